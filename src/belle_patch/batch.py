@@ -1,0 +1,189 @@
+"""Run one file operation over many inputs, smallest first, and report every outcome."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Generic, List, Optional, Protocol, Sequence, Set, TypeVar, Union
+
+from .engine import ProgressCallback
+from .errors import BellePatchError, InputError, UsageError
+
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """An input that did not produce a verified output."""
+
+    path: Path
+    error: BellePatchError
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input left aside before any work (not a patch, a folder ...)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class BatchReport(Generic[ResultT]):
+    done: List[ResultT] = field(default_factory=list)
+    failed: List[FileFailure] = field(default_factory=list)
+    skipped: List[Skipped] = field(default_factory=list)
+    stopped: Optional[BellePatchError] = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.stopped is None
+
+
+class BatchObserver(Protocol[ResultT]):
+    def file_started(self, path: Path, size: int) -> None: ...
+
+    def progress(self, nbytes: int) -> None: ...
+
+    def file_done(self, outcome: Union[ResultT, FileFailure]) -> None: ...
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when the batch is stopping."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    files: List[Path]
+    skipped: List[Skipped]
+
+
+def select_inputs(inputs: Sequence[Path], wanted: Callable[[Path], bool], what: str) -> Selection:
+    """Expand folders (their direct entries) and order the files smallest first.
+
+    A missing input is a usage error; entries of a folder that ``wanted`` rejects are
+    reported as skipped.
+    """
+    files: List[Path] = []
+    skipped: List[Skipped] = []
+    for item in inputs:
+        if item.is_dir():
+            for entry in sorted(item.iterdir()):
+                if entry.is_file() and wanted(entry):
+                    files.append(entry)
+                elif entry.name.startswith(".belle-patch") or entry.name == ".git":
+                    continue
+                else:
+                    skipped.append(Skipped(entry, f"not {what}"))
+        elif item.is_file():
+            files.append(item)
+        elif item.exists() or item.is_symlink():
+            raise UsageError("not a regular file or folder", path=item)
+        else:
+            raise UsageError("no such file or folder", path=item)
+    unique = list(dict.fromkeys(files))
+    return Selection(sorted(unique, key=_size_or_zero), skipped)
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+Action = Callable[[Path, ProgressCallback], ResultT]
+StopRule = Callable[[BellePatchError, int], Optional[BellePatchError]]
+
+
+def run_batch(
+    files: Sequence[Path],
+    action: Action[ResultT],
+    observer: BatchObserver[ResultT],
+    *,
+    jobs: int = 1,
+    stop_rule: Optional[StopRule] = None,
+) -> BatchReport[ResultT]:
+    """Apply ``action`` to every file; failures are collected, not raised.
+
+    ``stop_rule(error, done_count)`` may turn a failure into a reason to stop the batch
+    (a key that does not fit shows on the first, smallest file). With ``jobs`` > 1 the
+    first file still runs alone, so such a stop costs milliseconds.
+    """
+    report: BatchReport[ResultT] = BatchReport()
+    started = time.monotonic()
+    cancel = threading.Event()
+    lock = threading.Lock()
+
+    def run_one(path: Path) -> None:
+        def progress(nbytes: int) -> None:
+            if cancel.is_set():
+                raise Cancelled
+            observer.progress(nbytes)
+
+        observer.file_started(path, _size_or_zero(path))
+        outcome: Union[ResultT, FileFailure]
+        try:
+            outcome = action(path, progress)
+        except Cancelled:
+            return
+        except BellePatchError as exc:
+            outcome = FileFailure(path, exc)
+        except OSError as exc:
+            outcome = FileFailure(path, InputError(exc.strerror or str(exc), path=path))
+        with lock:
+            if isinstance(outcome, FileFailure):
+                report.failed.append(outcome)
+                rule = stop_rule(outcome.error, len(report.done)) if stop_rule else None
+                if rule is not None and report.stopped is None:
+                    report.stopped = rule
+                    cancel.set()
+            else:
+                report.done.append(outcome)
+        observer.file_done(outcome)
+
+    try:
+        pending = list(files)
+        if pending:
+            run_one(pending.pop(0))
+        if jobs <= 1:
+            for path in pending:
+                if cancel.is_set():
+                    break
+                run_one(path)
+        else:
+            _run_parallel(pending, run_one, jobs, cancel)
+    finally:
+        cancel.set()
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def _run_parallel(
+    files: Sequence[Path], run_one: Callable[[Path], None], jobs: int, cancel: threading.Event
+) -> None:
+    queue = list(files)
+    running: Set[Future[None]] = set()
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="belle-patch-file") as pool:
+        try:
+            while queue or running:
+                while queue and len(running) < jobs and not cancel.is_set():
+                    running.add(pool.submit(run_one, queue.pop(0)))
+                if not running:
+                    break
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+        finally:
+            cancel.set()
+
+
+def default_jobs() -> int:
+    """One file at a time uses about two cores (read+XOR, hashes and write overlap)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // 2)

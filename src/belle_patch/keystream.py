@@ -1,0 +1,114 @@
+"""The key stream of the XOR patch format.
+
+The key file is cut into chunks of ``chunk_size`` bytes, the last one possibly shorter.
+Data chunk ``i`` is XORed with key chunk ``i mod n``; a key chunk shorter than its data
+chunk is repeated end to end, restarting at the start of every data chunk. This is not a
+cyclic key stream: the publishers' files depend on the exact tiling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Optional
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import KeyFileError
+
+CHUNK_SIZE = 10 * 1024 * 1024
+
+ByteArray = npt.NDArray[np.uint8]
+
+
+class KeySource:
+    """A key file checked once; every pass opens its own stream on it."""
+
+    def __init__(self, path: Path, *, chunk_size: int = CHUNK_SIZE) -> None:
+        self.path = path
+        self.chunk_size = chunk_size
+        try:
+            if path.is_dir():
+                raise KeyFileError(
+                    "the key is a folder", path=path, hint="pass the consolidated.00.pth file itself"
+                )
+            self.size = path.stat().st_size
+        except FileNotFoundError:
+            raise KeyFileError(
+                "the key file does not exist",
+                path=path,
+                hint="pass the original LLaMA consolidated.00.pth with --key",
+            ) from None
+        except OSError as exc:
+            raise KeyFileError(f"cannot read the key file: {exc.strerror}", path=path) from None
+        if self.size == 0:
+            raise KeyFileError(
+                "the key file is empty",
+                path=path,
+                hint="pass the original LLaMA consolidated.00.pth, not a placeholder",
+            )
+
+    def open(self) -> KeyStream:
+        try:
+            handle = self.path.open("rb", buffering=0)
+        except OSError as exc:
+            raise KeyFileError(f"cannot open the key file: {exc.strerror}", path=self.path) from None
+        return KeyStream(handle, self.size, self.chunk_size)
+
+
+class KeyStream:
+    """Produces the key bytes for each data chunk, in a buffer it owns."""
+
+    def __init__(self, handle: BinaryIO, size: int, chunk_size: int) -> None:
+        self._handle = handle
+        self._size = size
+        self._chunk_size = chunk_size
+        self._chunk_count = -(-size // chunk_size)
+        self._buffer: ByteArray = np.empty(chunk_size, dtype=np.uint8)
+        # Which key chunk the buffer holds, tiled to how many bytes: a key of one chunk
+        # is then read once for a whole file.
+        self._held_chunk = -1
+        self._held_length = 0
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> KeyStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def chunk(self, data_chunk: int, length: int) -> ByteArray:
+        """The ``length`` key bytes for data chunk number ``data_chunk``.
+
+        The returned array is a view of the stream's own buffer, valid until the next call.
+        """
+        key_chunk = data_chunk % self._chunk_count
+        out = self._buffer
+        if self._held_chunk == key_chunk and self._held_length >= length:
+            return out[:length]
+        offset = key_chunk * self._chunk_size
+        first = min(self._chunk_size, self._size - offset, length)
+        self._read_at(offset, out[:first])
+        filled = first
+        while filled < length:
+            step = min(filled, length - filled)
+            out[filled : filled + step] = out[:step]
+            filled += step
+        self._held_chunk, self._held_length = key_chunk, length
+        return out[:length]
+
+    def _read_at(self, offset: int, out: ByteArray) -> None:
+        self._handle.seek(offset)
+        view = memoryview(out)  # type: ignore[arg-type]
+        done = 0
+        while done < len(view):
+            count = self._handle.readinto(view[done:])
+            if not count:
+                raise KeyFileError(
+                    "the key file became shorter while it was being read",
+                    path=str(self._handle.name),
+                    hint="make sure nothing writes to the key file during a run",
+                )
+            done += count
