@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from conftest import all_vectors, generated, load_vectors, naive_xor, reference_xor, vector_inputs
 
 from belle_patch.keystream import KeySource
 from belle_patch.restore import RESTORED, restore_patch
 from belle_patch.seal import seal_file
+from conftest import all_vectors, generated, load_vectors, naive_xor, reference_xor, vector_inputs
 
 VECTORS = all_vectors()
 

@@ -14,6 +14,7 @@ from .engine import ProgressCallback
 from .errors import BellePatchError, InputError, UsageError
 
 ResultT = TypeVar("ResultT")
+ResultT_contra = TypeVar("ResultT_contra", contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class BatchReport(Generic[ResultT]):
         return not self.failed and self.stopped is None
 
 
-class BatchObserver(Protocol[ResultT]):
+class BatchObserver(Protocol[ResultT_contra]):
     def file_started(self, path: Path, size: int) -> None: ...
 
     def progress(self, nbytes: int) -> None: ...
 
-    def file_done(self, outcome: Union[ResultT, FileFailure]) -> None: ...
+    def file_done(self, outcome: Union[ResultT_contra, FileFailure]) -> None: ...
 
 
 class Cancelled(Exception):

@@ -55,12 +55,14 @@ class BellePatchGroup(click.Group):
             click.echo(f"belle-patch: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("belle-patch: interrupted; no partial file was left under a final name",
-                       err=True)  # fmt: skip
+            click.echo(
+                "belle-patch: interrupted; no partial file was left under a final name", err=True
+            )
             ctx.exit(EXIT_INTERRUPTED)
         except Terminated:
-            click.echo("belle-patch: terminated; no partial file was left under a final name",
-                       err=True)  # fmt: skip
+            click.echo(
+                "belle-patch: terminated; no partial file was left under a final name", err=True
+            )
             ctx.exit(EXIT_TERMINATED)
 
 
@@ -102,7 +104,9 @@ def _positional_key_and_out(
     if key is None and out is not None and len(items) >= 2:
         key = items.pop()
     if key is None:
-        raise click.UsageError(f"missing --key KEY (or use the form: {command} INPUT... KEY OUTDIR)")
+        raise click.UsageError(
+            f"missing --key KEY (or use the form: {command} INPUT... KEY OUTDIR)"
+        )
     if out is None:
         raise click.UsageError("missing --out DIR")
     return items, key, out
@@ -150,11 +154,20 @@ def _key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchErro
 @click.argument("inputs", nargs=-1, required=True, type=_PATH, metavar="INPUT...")
 @click.option("--key", "-k", type=_PATH, help="The original LLaMA consolidated.00.pth.")
 @click.option("--out", "-o", type=_PATH, help="Folder for the restored files (created if missing).")
-@click.option("--manifest", "-m", type=_PATH,
-              help="MD5 list of the restored files (md5sum format, as on the model card).")  # fmt: skip
+@click.option(
+    "--manifest",
+    "-m",
+    type=_PATH,
+    help="MD5 list of the restored files (md5sum format, as on the model card).",
+)
 @click.option("--force", is_flag=True, help="Replace existing outputs that do not verify.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Files restored at once (default: half the cores).")  # fmt: skip
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Files restored at once (default: half the cores).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 def decrypt(
@@ -184,13 +197,22 @@ def decrypt(
     _prepare_out_dir(out_dir)
 
     def restore(path: Path, progress: ProgressCallback) -> RestoreResult:
-        expected = md5_list.entries.get(parse_patch_name(path.name).restored_name) if md5_list else None
+        expected = (
+            md5_list.entries.get(parse_patch_name(path.name).restored_name) if md5_list else None
+        )
         return restore_patch(
             path, key_source, out_dir, expected_md5=expected, force=force, on_progress=progress
         )
 
-    report = _run(selection, restore, jobs=jobs, quiet=quiet, as_json=as_json,
-                  render=_render_restore, stop_rule=_key_stop_rule)  # fmt: skip
+    report = _run(
+        selection,
+        restore,
+        jobs=jobs,
+        quiet=quiet,
+        as_json=as_json,
+        render=_render_restore,
+        stop_rule=_key_stop_rule,
+    )
     _finish(report, "restored", quiet=quiet, as_json=as_json, to_json=_restore_json)
 
 
@@ -232,8 +254,13 @@ def _is_plain_file(path: Path) -> bool:
 @click.argument("inputs", nargs=-1, required=True, type=_PATH, metavar="INPUT...")
 @click.option("--key", "-k", type=_PATH, help="The original LLaMA consolidated.00.pth.")
 @click.option("--out", "-o", type=_PATH, help="Folder for the .enc files (created if missing).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Files encrypted at once (default: half the cores).")  # fmt: skip
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Files encrypted at once (default: half the cores).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 def encrypt(
@@ -258,8 +285,15 @@ def encrypt(
     def seal(path: Path, progress: ProgressCallback) -> SealResult:
         return seal_file(path, key_source, out_dir, on_progress=progress)
 
-    report = _run(selection, seal, jobs=jobs, quiet=quiet, as_json=as_json,
-                  render=_render_seal, stop_rule=None)  # fmt: skip
+    report = _run(
+        selection,
+        seal,
+        jobs=jobs,
+        quiet=quiet,
+        as_json=as_json,
+        render=_render_seal,
+        stop_rule=None,
+    )
     _finish(report, "encrypted", quiet=quiet, as_json=as_json, to_json=_seal_json)
 
 
@@ -310,8 +344,9 @@ def _run(
                 observer.write(f"note: skipping {skipped.path.name}: {skipped.reason}", err=True)
         if not selection.files:
             raise UsageError("nothing to do: no input file was found")
-        report = run_batch(selection.files, action, observer, jobs=worker_count,
-                           stop_rule=stop_rule)  # fmt: skip
+        report = run_batch(
+            selection.files, action, observer, jobs=worker_count, stop_rule=stop_rule
+        )
     finally:
         observer.close()
     report.skipped.extend(selection.skipped)
@@ -360,14 +395,24 @@ def _finish(
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=_PATH, metavar="[PATH]...")
-@click.option("--manifest", "-m", type=_PATH, required=True,
-              help="MD5 list (md5sum format) of the files to check.")  # fmt: skip
+@click.option(
+    "--manifest",
+    "-m",
+    type=_PATH,
+    required=True,
+    help="MD5 list (md5sum format) of the files to check.",
+)
 @click.option("--quiet", is_flag=True, help="Do not print OK lines.")
 @click.option("--status", is_flag=True, help="Print nothing; the exit code says it all.")
 @click.option("--strict", is_flag=True, help="Fail on improperly formatted list lines.")
 @click.option("--ignore-missing", is_flag=True, help="Do not fail on listed files that are absent.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Files hashed at once (default: the number of cores).")  # fmt: skip
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Files hashed at once (default: the number of cores).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 def verify(
     paths: Tuple[Path, ...],
@@ -390,7 +435,7 @@ def verify(
       belle-patch verify model/ --manifest md5sums.txt
     """
     md5_list = read_md5_list(manifest)
-    files = index_files(list(paths) or [Path(".")])
+    files = index_files(list(paths) or [Path()])
     entries = dict(md5_list.entries)
     if ignore_missing:
         entries = {name: md5 for name, md5 in entries.items() if name in files}
@@ -423,7 +468,9 @@ def _echo_check(check: FileCheck, quiet: bool) -> None:
         click.echo(f"{check.name}: FAILED")
 
 
-def _echo_verify_warnings(checks: Sequence[FileCheck], md5_list: ChecksumList, manifest: Path) -> None:
+def _echo_verify_warnings(
+    checks: Sequence[FileCheck], md5_list: ChecksumList, manifest: Path
+) -> None:
     for line, problem in md5_list.problems:
         click.echo(f"belle-patch: {manifest}: {line}: {problem}", err=True)
     mismatched = sum(1 for c in checks if c.status not in (OK, MISSING, UNREADABLE))
@@ -432,11 +479,14 @@ def _echo_verify_warnings(checks: Sequence[FileCheck], md5_list: ChecksumList, m
         count = len(md5_list.problems)
         click.echo(f"belle-patch: WARNING: {_plural(count, 'line')} improperly formatted", err=True)
     if unread:
-        click.echo(f"belle-patch: WARNING: {_plural(unread, 'listed file')} could not be read",
-                   err=True)  # fmt: skip
+        click.echo(
+            f"belle-patch: WARNING: {_plural(unread, 'listed file')} could not be read", err=True
+        )
     if mismatched:
-        click.echo(f"belle-patch: WARNING: {_plural(mismatched, 'computed checksum')} did NOT match",
-                   err=True)  # fmt: skip
+        click.echo(
+            f"belle-patch: WARNING: {_plural(mismatched, 'computed checksum')} did NOT match",
+            err=True,
+        )
 
 
 def _plural(count: int, noun: str) -> str:
@@ -482,12 +532,29 @@ def demo(out: Optional[Path]) -> None:
         click.echo(f"restoring into: {target}")
         ctx = click.get_current_context()
         try:
-            ctx.invoke(decrypt, inputs=(sample.folder,), key=sample.key, out=target,
-                       manifest=sample.md5_list, force=False, jobs=1, quiet=False,
-                       as_json=False)  # fmt: skip
+            ctx.invoke(
+                decrypt,
+                inputs=(sample.folder,),
+                key=sample.key,
+                out=target,
+                manifest=sample.md5_list,
+                force=False,
+                jobs=1,
+                quiet=False,
+                as_json=False,
+            )
         except SystemExit as stop:
             if stop.code:
                 raise
         click.echo(f"verifying {target} against {sample.md5_list.name}:")
-        ctx.invoke(verify, paths=(target,), manifest=sample.md5_list, quiet=False, status=False,
-                   strict=True, ignore_missing=False, jobs=None, as_json=False)  # fmt: skip
+        ctx.invoke(
+            verify,
+            paths=(target,),
+            manifest=sample.md5_list,
+            quiet=False,
+            status=False,
+            strict=True,
+            ignore_missing=False,
+            jobs=None,
+            as_json=False,
+        )

@@ -8,8 +8,8 @@ cyclic key stream: the publishers' files depend on the exact tiling.
 
 from __future__ import annotations
 
+from io import FileIO
 from pathlib import Path
-from typing import BinaryIO, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +30,9 @@ class KeySource:
         try:
             if path.is_dir():
                 raise KeyFileError(
-                    "the key is a folder", path=path, hint="pass the consolidated.00.pth file itself"
+                    "the key is a folder",
+                    path=path,
+                    hint="pass the consolidated.00.pth file itself",
                 )
             self.size = path.stat().st_size
         except FileNotFoundError:
@@ -52,14 +54,16 @@ class KeySource:
         try:
             handle = self.path.open("rb", buffering=0)
         except OSError as exc:
-            raise KeyFileError(f"cannot open the key file: {exc.strerror}", path=self.path) from None
+            raise KeyFileError(
+                f"cannot open the key file: {exc.strerror}", path=self.path
+            ) from None
         return KeyStream(handle, self.size, self.chunk_size)
 
 
 class KeyStream:
     """Produces the key bytes for each data chunk, in a buffer it owns."""
 
-    def __init__(self, handle: BinaryIO, size: int, chunk_size: int) -> None:
+    def __init__(self, handle: FileIO, size: int, chunk_size: int) -> None:
         self._handle = handle
         self._size = size
         self._chunk_size = chunk_size

@@ -30,13 +30,7 @@ class PatchName:
 
 def check_safe_name(name: str) -> str:
     """Return ``name`` if it names a file directly inside a folder, else raise."""
-    if (
-        not name
-        or name in (".", "..")
-        or "/" in name
-        or "\\" in name
-        or "\0" in name
-    ):
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise UnsafeNameError(
             f"refusing the file name {name!r}: it is not a plain file name inside the folder"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Generic, Optional, TypeVar, Union
+from typing import Callable, Generic, NoReturn, Optional, TypeVar, Union
 
 from tqdm import tqdm
 
@@ -13,7 +13,19 @@ from .batch import FileFailure
 
 ResultT = TypeVar("ResultT")
 
-_BAR_OPTIONS = dict(unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
+
+def _byte_bar(total: int, desc: str, position: int, disable: Optional[bool]) -> tqdm[NoReturn]:
+    return tqdm(
+        total=total,
+        desc=desc,
+        position=position,
+        disable=disable,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        leave=False,
+    )
 
 
 class BarObserver(Generic[ResultT]):
@@ -33,9 +45,8 @@ class BarObserver(Generic[ResultT]):
         self._on_done = on_done
         self._per_file = per_file
         self._disable = disable
-        self._overall = tqdm(total=total_bytes, desc="total", position=0, disable=disable,
-                             **_BAR_OPTIONS)  # type: ignore[call-overload]  # fmt: skip
-        self._current: Optional[tqdm[None]] = None
+        self._overall = _byte_bar(total_bytes, "total", 0, disable)
+        self._current: Optional[tqdm[NoReturn]] = None
 
     @property
     def active(self) -> bool:
@@ -47,8 +58,7 @@ class BarObserver(Generic[ResultT]):
         with self._lock:
             if self._current is not None:
                 self._current.close()
-            self._current = tqdm(total=size, desc=_short(path.name), position=1,
-                                 disable=self._disable, **_BAR_OPTIONS)  # type: ignore[call-overload]  # fmt: skip
+            self._current = _byte_bar(size, _short(path.name), 1, self._disable)
 
     def progress(self, nbytes: int) -> None:
         with self._lock:

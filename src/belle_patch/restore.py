@@ -62,9 +62,15 @@ def restore_patch(
         existing = _existing_output(final_path, name.sha256, expected_md5, force, on_progress)
         if existing is not None:
             return RestoreResult(
-                patch, final_path, ALREADY_RESTORED, data_size, name.sha256,
-                existing, time.monotonic() - started, expected_md5 is not None,
-            )  # fmt: skip
+                patch,
+                final_path,
+                ALREADY_RESTORED,
+                data_size,
+                name.sha256,
+                existing,
+                time.monotonic() - started,
+                expected_md5 is not None,
+            )
         source.seek(HEADER_SIZE)
         sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
         with StagedFile(out_dir, name.restored_name) as staged:
@@ -90,9 +96,15 @@ def restore_patch(
                 )
             output = staged.commit(name.restored_name)
     return RestoreResult(
-        patch, output, RESTORED, restored_size, sha256.hexdigest(), md5.hexdigest(),
-        time.monotonic() - started, expected_md5 is not None,
-    )  # fmt: skip
+        patch,
+        output,
+        RESTORED,
+        restored_size,
+        sha256.hexdigest(),
+        md5.hexdigest(),
+        time.monotonic() - started,
+        expected_md5 is not None,
+    )
 
 
 def _size_of(source: object, patch: Path) -> int:

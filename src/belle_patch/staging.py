@@ -6,6 +6,7 @@ fsynced, checked by the caller, then renamed over the final name. Anything else 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -20,18 +21,21 @@ TEMP_MARKER = ".belle-patch-"
 TEMP_SUFFIX = ".tmp"
 
 _umask_lock = threading.Lock()
-_cached_umask: Optional[int] = None
 
 
 def _umask() -> int:
-    # os.umask can only be read by setting it; do that once, under a lock.
-    global _cached_umask
+    """The process umask; Linux shows it, elsewhere it can only be read by setting it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     with _umask_lock:
-        if _cached_umask is None:
-            current = os.umask(0o022)
-            os.umask(current)
-            _cached_umask = current
-        return _cached_umask
+        current = os.umask(0o022)
+        os.umask(current)
+    return current
 
 
 def temp_prefix(final_name: str) -> str:
@@ -110,10 +114,8 @@ class StagedFile:
         if not self.file.closed:
             self.file.close()
         if not self._committed:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self.temp_path.unlink()
-            except FileNotFoundError:
-                pass
 
     def __enter__(self) -> StagedFile:
         return self

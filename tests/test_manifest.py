@@ -1,0 +1,62 @@
+"""MD5 lists as users paste them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from belle_patch.errors import ManifestError
+from belle_patch.manifest import format_md5_list, parse_md5_list, read_md5_list
+
+A = "0fa6ff8379308d40f090878593f085a9"
+B = "2917a1cafb895cf57e746cfd7696bfe5"
+
+
+def test_gnu_text_and_binary_markers() -> None:
+    parsed = parse_md5_list(f"{A}  config.json\n{B} *generation_config.json\n")
+    assert parsed.entries == {"config.json": A, "generation_config.json": B}
+    assert parsed.problems == []
+
+
+def test_model_card_noise_is_tolerated() -> None:
+    text = (
+        f"\r\n{A.upper()}  ./config.json\r\n\x00{B}  ./generation_config.json\r\n^@{A}  x.bin\n\n"
+    )
+    parsed = parse_md5_list(text)
+    assert parsed.entries == {"config.json": A, "generation_config.json": B, "x.bin": A}
+    assert parsed.problems == []
+
+
+def test_bsd_tag_form() -> None:
+    assert parse_md5_list(f"MD5 (config.json) = {A}\n").entries == {"config.json": A}
+
+
+def test_file_names_with_spaces_and_dots() -> None:
+    parsed = parse_md5_list(f"{A}  my model.bin.index.json\n")
+    assert parsed.entries == {"my model.bin.index.json": A}
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "sub/config.json", "..", "a\\b"])
+def test_names_that_leave_the_folder_are_refused(name: str) -> None:
+    parsed = parse_md5_list(f"{A}  config.json\n{B}  {name}\n")
+    assert parsed.entries == {"config.json": A}
+    assert [line for line, _ in parsed.problems] == [2]
+
+
+def test_malformed_lines_fail_with_the_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "sums.txt"
+    path.write_text(f"{A}  config.json\nnot a checksum\n")
+    parsed = read_md5_list(path)
+    with pytest.raises(ManifestError, match=r"sums.txt: line 2: not an MD5 checksum line"):
+        parsed.raise_for_problems()
+
+
+def test_conflicting_duplicates_are_a_problem() -> None:
+    parsed = parse_md5_list(f"{A}  config.json\n{B}  config.json\n")
+    assert parsed.problems == [(2, "config.json is listed twice with different MD5s")]
+
+
+def test_written_lists_parse_back() -> None:
+    entries = {"config.json": A, "weights file.bin": B}
+    assert parse_md5_list(format_md5_list(entries)).entries == entries
