@@ -162,6 +162,9 @@ def _key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchErro
 )
 @click.option("--force", is_flag=True, help="Replace existing outputs that do not verify.")
 @click.option(
+    "--no-md5", is_flag=True, help="Skip the MD5 of restored files when no list asks for it."
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(min=1),
@@ -176,6 +179,7 @@ def decrypt(
     out: Optional[Path],
     manifest: Optional[Path],
     force: bool,
+    no_md5: bool,
     jobs: Optional[int],
     quiet: bool,
     as_json: bool,
@@ -201,7 +205,13 @@ def decrypt(
             md5_list.entries.get(parse_patch_name(path.name).restored_name) if md5_list else None
         )
         return restore_patch(
-            path, key_source, out_dir, expected_md5=expected, force=force, on_progress=progress
+            path,
+            key_source,
+            out_dir,
+            expected_md5=expected,
+            compute_md5=not no_md5,
+            force=force,
+            on_progress=progress,
         )
 
     report = _run(
@@ -539,6 +549,7 @@ def demo(out: Optional[Path]) -> None:
                 out=target,
                 manifest=sample.md5_list,
                 force=False,
+                no_md5=False,
                 jobs=1,
                 quiet=False,
                 as_json=False,

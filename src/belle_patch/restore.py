@@ -39,14 +39,16 @@ def restore_patch(
     out_dir: Path,
     *,
     expected_md5: Optional[str] = None,
+    compute_md5: bool = True,
     force: bool = False,
     on_progress: Optional[ProgressCallback] = None,
 ) -> RestoreResult:
     """Restore ``patch`` into ``out_dir`` with the key; raise a BellePatchError on failure.
 
-    The restored bytes are hashed (SHA-256 and MD5) while they are written to a staged
-    file; the file gets its final name only if the SHA-256 equals the header (and the MD5
-    equals ``expected_md5`` when given). An existing output that verifies is kept as is.
+    The restored bytes are hashed (SHA-256, and MD5 unless ``compute_md5`` is false and no
+    ``expected_md5`` is given) while they are written to a staged file; the file gets its
+    final name only if the SHA-256 equals the header (and the MD5 equals ``expected_md5``
+    when given). An existing output that verifies is kept as is.
     """
     started = time.monotonic()
     name = parse_patch_name(patch.name)
@@ -72,13 +74,17 @@ def restore_patch(
                 expected_md5 is not None,
             )
         source.seek(HEADER_SIZE)
-        sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
+        sha256 = new_hasher(SHA256)
+        md5 = new_hasher(MD5) if compute_md5 or expected_md5 is not None else None
         with StagedFile(out_dir, name.restored_name) as staged:
+            consumers = [Consumer(sha256.update), Consumer(staged.write)]
+            if md5 is not None:
+                consumers.append(Consumer(md5.update))
             try:
                 with key.open() as key_stream:
                     restored_size = pump(
                         source,
-                        [Consumer(sha256.update), Consumer(md5.update), Consumer(staged.write)],
+                        consumers,
                         key=key_stream,
                         chunk_size=key.chunk_size,
                         expected_size=data_size,
@@ -87,7 +93,8 @@ def restore_patch(
                 staged.sync()
             except OSError as exc:
                 raise InputError(f"reading failed: {exc.strerror}", path=patch) from None
-            _check_restored(patch, header.hex(), sha256.hexdigest(), md5.hexdigest(), expected_md5)
+            md5_hex = md5.hexdigest() if md5 is not None else ""
+            _check_restored(patch, header.hex(), sha256.hexdigest(), md5_hex, expected_md5)
             if restored_size != data_size:
                 raise InputError(
                     "the patch changed size while it was being read",
@@ -101,7 +108,7 @@ def restore_patch(
         RESTORED,
         restored_size,
         sha256.hexdigest(),
-        md5.hexdigest(),
+        md5_hex,
         time.monotonic() - started,
         expected_md5 is not None,
     )

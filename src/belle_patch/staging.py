@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import BinaryIO, Optional, Type
 
 from .errors import OutputError
+from .writeback import WritebackTracker
 
 TEMP_MARKER = ".belle-patch-"
 TEMP_SUFFIX = ".tmp"
@@ -71,6 +72,7 @@ class StagedFile:
             ) from None
         self.temp_path = Path(temp_name)
         self.file: BinaryIO = os.fdopen(fd, "w+b", buffering=0)
+        self._writeback = WritebackTracker(fd)
         self._committed = False
 
     def write(self, data: memoryview) -> None:
@@ -82,6 +84,7 @@ class StagedFile:
                 if written is None:
                     raise OSError(errno.EAGAIN, "write would block")
                 view = view[written:]
+                self._writeback.wrote(written)
         except OSError as exc:
             raise self._write_failed(exc) from None
 

@@ -1,0 +1,210 @@
+"""Benchmark belle-patch against md5sum, sha256sum and cp on the same files, side by side.
+
+    python scripts/bench.py [--size MiB] [--runs N] [--json] [--dir DIR]
+
+Generates a key and a patch in a temporary folder, then times every command several times
+in rotation (so machine noise hits all of them alike) and reports the medians as seconds,
+MiB/s, the ratio to md5sum on the restored file, and the peak RSS of each process. Also
+times the publishers' method (a pure-Python byte-by-byte XOR with SHA-256 while writing)
+on a 64 MiB sample. A benchmark, not a test: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+MiB = 1024 * 1024
+CHUNK = 10 * MiB
+PURE_PYTHON_SAMPLE = 64 * MiB
+
+
+def write_random(path: Path, size: int, seed: int) -> None:
+    generator = np.random.default_rng(seed)
+    with path.open("wb") as out:
+        left = size
+        while left:
+            step = min(left, 64 * MiB)
+            out.write(generator.integers(0, 256, step, dtype=np.uint8).tobytes())
+            left -= step
+
+
+TIME = "/usr/bin/time"
+
+
+def run_measured(command: List[str]) -> Tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process.
+
+    The RSS comes from /usr/bin/time when it exists: a child forked from this (large)
+    process would report this process's memory as its own peak on Linux.
+    """
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        wrapped = [TIME, "-f", "%M", "-o", rss_file.name, *command]
+        use_time = os.access(TIME, os.X_OK)
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            wrapped if use_time else command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            error = process.stderr.read().decode() if process.stderr else ""
+            raise SystemExit(f"{' '.join(command)} failed ({code}): {error}")
+        peak = int(rss_file.read().split()[-1]) if use_time else usage.ru_maxrss
+    return elapsed, peak
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def publishers_method_rate(sample: Path, key: Path, out: Path) -> float:
+    """MiB/s of a byte-by-byte XOR per 10 MiB chunk with SHA-256 while writing."""
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    with sample.open("rb") as data, key.open("rb") as key_file, out.open("wb") as target:
+        while True:
+            chunk = data.read(CHUNK)
+            if not chunk:
+                break
+            key_chunk = key_file.read(len(chunk))
+            mixed = bytes(a ^ b for a, b in zip(chunk, key_chunk))
+            digest.update(mixed)
+            target.write(mixed)
+    return sample.stat().st_size / MiB / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512, help="patch data size in MiB")
+    parser.add_argument("--runs", type=int, default=5, help="runs per command (median)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    parser.add_argument("--skip-pure-python", action="store_true")
+    args = parser.parse_args()
+
+    exe = shutil.which("belle-patch") or str(Path(sys.executable).with_name("belle-patch"))
+    with tempfile.TemporaryDirectory(prefix="belle-patch-bench-", dir=args.dir) as tmp:
+        root = Path(tmp)
+        size = args.size * MiB
+        key = root / "consolidated.00.pth"
+        plain_dir = root / "model"
+        plain_dir.mkdir()
+        plain = plain_dir / "pytorch_model.bin"
+        write_random(key, size + 3 * MiB + 12345, seed=1)
+        write_random(plain, size, seed=2)
+        enc_dir = root / "enc"
+        run_measured([exe, "encrypt", str(plain), "--key", str(key), "--out", str(enc_dir), "-q"])
+        (patch,) = list(enc_dir.iterdir())
+        restored_dir = root / "restored"
+        restored = restored_dir / plain.name
+        run_measured([exe, "decrypt", str(patch), "-k", str(key), "-o", str(restored_dir), "-q"])
+        md5_list = root / "md5sums.txt"
+        md5_list.write_text(f"{md5_of(restored)}  {plain.name}\n")
+        copy_target = root / "copy.enc"
+        encrypt_out = root / "enc2"
+
+        def fresh_restore() -> None:
+            shutil.rmtree(restored_dir, ignore_errors=True)
+
+        def fresh_encrypt() -> None:
+            shutil.rmtree(encrypt_out, ignore_errors=True)
+
+        def no_setup() -> None:
+            pass
+
+        decrypt_cmd = [exe, "decrypt", str(patch), "-k", str(key), "-o", str(restored_dir), "-q"]
+        commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
+            "md5sum (restored file)": (["md5sum", str(restored)], no_setup),
+            "belle-patch decrypt (SHA-256 + MD5)": (decrypt_cmd, fresh_restore),
+            "belle-patch decrypt --no-md5": (decrypt_cmd + ["--no-md5"], fresh_restore),
+            "sha256sum (restored file)": (["sha256sum", str(restored)], no_setup),
+            "cp (.enc)": (["cp", str(patch), str(copy_target)], no_setup),
+            "belle-patch encrypt": (
+                [exe, "encrypt", str(plain), "-k", str(key), "-o", str(encrypt_out), "-q"],
+                fresh_encrypt,
+            ),
+            "belle-patch verify (MD5 list)": (
+                [exe, "verify", str(restored_dir), "-m", str(md5_list), "--status"],
+                no_setup,
+            ),
+        }
+        times: Dict[str, List[float]] = {name: [] for name in commands}
+        peaks: Dict[str, int] = {name: 0 for name in commands}
+        for _ in range(args.runs):
+            for name, (command, setup) in commands.items():
+                setup()
+                if name.startswith("belle-patch verify") and not restored.exists():
+                    run_measured(decrypt_cmd)
+                elapsed, peak = run_measured(command)
+                times[name].append(elapsed)
+                peaks[name] = max(peaks[name], peak)
+            if not restored.exists():
+                run_measured(decrypt_cmd)
+        pure_rate = None
+        if not args.skip_pure_python:
+            sample = root / "sample.bin"
+            write_random(sample, PURE_PYTHON_SAMPLE, seed=3)
+            pure_rate = publishers_method_rate(sample, key, root / "sample.out")
+
+    baseline = statistics.median(times["md5sum (restored file)"])
+    rows = []
+    for name in commands:
+        median = statistics.median(times[name])
+        rows.append(
+            {
+                "command": name,
+                "median_s": round(median, 3),
+                "mib_per_s": round(args.size / median, 1),
+                "ratio_to_md5sum": round(median / baseline, 2),
+                "peak_rss_mib": round(peaks[name] / 1024, 1),
+                "runs": [round(t, 3) for t in times[name]],
+            }
+        )
+    decrypt_rate = args.size / statistics.median(times["belle-patch decrypt (SHA-256 + MD5)"])
+    report = {
+        "size_mib": args.size,
+        "runs": args.runs,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "rows": rows,
+        "publishers_method_mib_per_s": round(pure_rate, 1) if pure_rate else None,
+        "speedup_vs_publishers_method": round(decrypt_rate / pure_rate, 1) if pure_rate else None,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{args.size} MiB, median of {args.runs} runs, {os.cpu_count()} cores\n")
+    print("| command | median s | MiB/s | x md5sum | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['command']} | {row['median_s']:.3f} | {row['mib_per_s']:.0f} | "
+            f"{row['ratio_to_md5sum']:.2f} | {row['peak_rss_mib']:.0f} |"
+        )
+    if pure_rate:
+        print(
+            f"\npublishers' method (pure-Python byte XOR + SHA-256, 64 MiB sample): "
+            f"{pure_rate:.1f} MiB/s; belle-patch decrypt is {decrypt_rate / pure_rate:.0f}x faster"
+        )
+
+
+if __name__ == "__main__":
+    main()
