@@ -134,7 +134,7 @@ def main() -> None:
         commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
             "md5sum (restored file)": (["md5sum", str(restored)], no_setup),
             "belle-patch decrypt (SHA-256 + MD5)": (decrypt_cmd, fresh_restore),
-            "belle-patch decrypt --no-md5": (decrypt_cmd + ["--no-md5"], fresh_restore),
+            "belle-patch decrypt --no-md5": ([*decrypt_cmd, "--no-md5"], fresh_restore),
             "sha256sum (restored file)": (["sha256sum", str(restored)], no_setup),
             "cp (.enc)": (["cp", str(patch), str(copy_target)], no_setup),
             "belle-patch encrypt": (
