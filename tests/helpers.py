@@ -64,4 +64,7 @@ def final_names(folder: Path) -> list[str]:
 
 
 def all_names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """Every entry but belle-patch's state folder: temporary files included."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != ".belle-patch")

@@ -66,7 +66,7 @@ class KeyStream:
     def __init__(self, handle: FileIO, size: int, chunk_size: int) -> None:
         self._handle = handle
         self._size = size
-        self._chunk_size = chunk_size
+        self.chunk_size = chunk_size
         self._chunk_count = -(-size // chunk_size)
         self._buffer: ByteArray = np.empty(chunk_size, dtype=np.uint8)
         # Which key chunk the buffer holds, tiled to how many bytes: a key of one chunk
@@ -92,8 +92,8 @@ class KeyStream:
         out = self._buffer
         if self._held_chunk == key_chunk and self._held_length >= length:
             return out[:length]
-        offset = key_chunk * self._chunk_size
-        first = min(self._chunk_size, self._size - offset, length)
+        offset = key_chunk * self.chunk_size
+        first = min(self.chunk_size, self._size - offset, length)
         self._read_at(offset, out[:first])
         filled = first
         while filled < length:

@@ -16,6 +16,7 @@ PATCH_SUFFIX = ".enc"
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/v1"
 # Enough to hold the LFS signature and the header in one small read.
 PROBE_SIZE = 64
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 _PATCH_NAME = re.compile(r"^(?P<name>.+)\.(?P<sha256>[0-9a-f]{64})\.enc$", re.DOTALL)
 
@@ -54,17 +55,21 @@ def patch_name(restored_name: str, sha256_hex: str) -> str:
     return f"{check_safe_name(restored_name)}.{sha256_hex}{PATCH_SUFFIX}"
 
 
-def check_header(probe: bytes, patch_size: int, expected: PatchName, *, path: str) -> bytes:
-    """Validate the first bytes of a patch and return its 32-byte header.
-
-    ``probe`` is the start of the file (at least ``HEADER_SIZE`` bytes when the file has them).
-    """
+def check_lfs(probe: bytes, *, path: str) -> None:
     if probe.startswith(LFS_POINTER_PREFIX):
         raise LfsPointerError(
             "this is a Git LFS pointer, not the patch data",
             path=path,
             hint="run git lfs pull in the cloned repository, then try again",
         )
+
+
+def check_header(probe: bytes, patch_size: int, expected: PatchName, *, path: str) -> bytes:
+    """Validate the first bytes of a patch and return its 32-byte header.
+
+    ``probe`` is the start of the file (at least ``HEADER_SIZE`` bytes when the file has them).
+    """
+    check_lfs(probe, path=path)
     if patch_size < HEADER_SIZE:
         raise PatchFormatError(
             f"the file is {patch_size} bytes, shorter than the {HEADER_SIZE}-byte header",
@@ -72,6 +77,13 @@ def check_header(probe: bytes, patch_size: int, expected: PatchName, *, path: st
             hint="the download is incomplete: download it again",
         )
     header = probe[:HEADER_SIZE]
+    if header.hex() != expected.sha256 and expected.sha256 == EMPTY_SHA256 and patch_size:
+        raise PatchFormatError(
+            "the name carries the SHA-256 of nothing: this is a header-less patch "
+            "(TechGPT's variant), which only an MD5 list can verify",
+            path=path,
+            hint="pass --release techgpt-7b, or the release's MD5 list with --manifest",
+        )
     if header.hex() != expected.sha256:
         raise PatchFormatError(
             f"the header ({header.hex()[:12]}...) does not match the SHA-256 in the name "

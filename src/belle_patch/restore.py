@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, List, Optional
 
-from .engine import Consumer, ProgressCallback, pump
-from .errors import ChecksumMismatch, InputError, OutputExistsError
-from .hashing import MD5, SHA256, hash_file, new_hasher
+from . import state
+from .engine import INPUT, Consumer, ProgressCallback, pump
+from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
+from .hashing import MD5, SHA256, XXH3_128, Hasher, hash_file, new_hasher
 from .keystream import KeySource
-from .patchformat import HEADER_SIZE, PROBE_SIZE, check_header, parse_patch_name
+from .patchformat import HEADER_SIZE, PROBE_SIZE, check_header, check_lfs, parse_patch_name
 from .staging import StagedFile
 
 RESTORED = "restored"
 ALREADY_RESTORED = "already restored"
+DOWNLOAD_MD5 = "md5 of the download"
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What is known about one patch beyond its bytes, and how careful to be."""
+
+    expected_md5: Optional[str] = None
+    expected_enc_md5: Optional[str] = None
+    headerless: bool = False
+    compute_md5: bool = True
+    check_download: bool = False
+    force: bool = False
+    key_hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,74 +42,69 @@ class RestoreResult:
     output: Path
     status: str
     size: int
-    sha256: str
-    md5: str
+    sha256: str  # empty for header-less patches, which carry no SHA-256
+    md5: str  # empty when not computed
     seconds: float
-    md5_checked: bool = False
+    checks: List[str] = field(default_factory=list)
+    xxh3: str = ""
 
 
 def restore_patch(
     patch: Path,
     key: KeySource,
     out_dir: Path,
+    options: RestoreOptions = RestoreOptions(),
     *,
-    expected_md5: Optional[str] = None,
-    compute_md5: bool = True,
-    force: bool = False,
     on_progress: Optional[ProgressCallback] = None,
 ) -> RestoreResult:
     """Restore ``patch`` into ``out_dir`` with the key; raise a BellePatchError on failure.
 
-    The restored bytes are hashed (SHA-256, and MD5 unless ``compute_md5`` is false and no
-    ``expected_md5`` is given) while they are written to a staged file; the file gets its
-    final name only if the SHA-256 equals the header (and the MD5 equals ``expected_md5``
-    when given). An existing output that verifies is kept as is.
+    The restored bytes are hashed while they are written to a staged file, which gets its
+    final name only if the SHA-256 equals the header and the MD5 equals the expected one
+    (when known). A header-less patch (TechGPT's variant) is verified by its MD5 alone. An
+    existing output that verifies is kept as it is.
     """
     started = time.monotonic()
     name = parse_patch_name(patch.name)
+    if options.headerless and options.expected_md5 is None:
+        raise PatchFormatError(
+            "this patch has no header, and no MD5 is known to verify it",
+            path=patch,
+            hint="pass the release's MD5 list with --manifest",
+        )
     try:
         source = patch.open("rb", buffering=0)
     except OSError as exc:
         raise InputError(f"cannot open the patch: {exc.strerror}", path=patch) from None
     with source:
         patch_size = _size_of(source, patch)
-        header = check_header(source.read(PROBE_SIZE), patch_size, name, path=str(patch))
-        data_size = patch_size - HEADER_SIZE
+        probe = source.read(PROBE_SIZE)
+        if options.headerless:
+            check_lfs(probe, path=str(patch))
+            header, data_start = b"", 0
+        else:
+            header, data_start = check_header(probe, patch_size, name, path=str(patch)), HEADER_SIZE
+        data_size = patch_size - data_start
         final_path = out_dir / name.restored_name
-        existing = _existing_output(final_path, name.sha256, expected_md5, force, on_progress)
+        expected_sha = header.hex() if header else None
+        existing = _existing_output(final_path, expected_sha, options, on_progress)
         if existing is not None:
+            elapsed = time.monotonic() - started
             return RestoreResult(
-                patch,
-                final_path,
-                ALREADY_RESTORED,
-                data_size,
-                name.sha256,
-                existing,
-                time.monotonic() - started,
-                expected_md5 is not None,
-            )
-        source.seek(HEADER_SIZE)
-        sha256 = new_hasher(SHA256)
-        md5 = new_hasher(MD5) if compute_md5 or expected_md5 is not None else None
+                patch, final_path, ALREADY_RESTORED, data_size, expected_sha or "", existing,
+                elapsed, _checks_done(options),
+            )  # fmt: skip
+        source.seek(data_start)
+        hashers = _restore_hashers(options, header)
         with StagedFile(out_dir, name.restored_name) as staged:
-            consumers = [Consumer(sha256.update), Consumer(staged.write)]
-            if md5 is not None:
-                consumers.append(Consumer(md5.update))
-            try:
-                with key.open() as key_stream:
-                    restored_size = pump(
-                        source,
-                        consumers,
-                        key=key_stream,
-                        chunk_size=key.chunk_size,
-                        expected_size=data_size,
-                        on_progress=on_progress,
-                    )
-                staged.sync()
-            except OSError as exc:
-                raise InputError(f"reading failed: {exc.strerror}", path=patch) from None
-            md5_hex = md5.hexdigest() if md5 is not None else ""
-            _check_restored(patch, header.hex(), sha256.hexdigest(), md5_hex, expected_md5)
+            consumers = [Consumer(h.update) for k, h in hashers.items() if k != DOWNLOAD_MD5]
+            if DOWNLOAD_MD5 in hashers:
+                consumers.append(Consumer(hashers[DOWNLOAD_MD5].update, INPUT))
+            consumers.append(Consumer(staged.write))
+            restored_size = _stream(source, patch, key, consumers, data_size, on_progress)
+            staged.sync()
+            digests = {k: h.hexdigest() for k, h in hashers.items()}
+            _check_restored(patch, header.hex(), digests, options)
             if restored_size != data_size:
                 raise InputError(
                     "the patch changed size while it was being read",
@@ -102,70 +112,192 @@ def restore_patch(
                     hint="wait until the download has finished",
                 )
             output = staged.commit(name.restored_name)
-    return RestoreResult(
-        patch,
-        output,
-        RESTORED,
-        restored_size,
-        sha256.hexdigest(),
-        md5_hex,
-        time.monotonic() - started,
-        expected_md5 is not None,
+    state.record(
+        out_dir,
+        name.restored_name,
+        xxh3_128=digests[XXH3_128],
+        sha256=digests.get(SHA256, ""),
+        md5=digests.get(MD5, ""),
     )
+    return RestoreResult(
+        patch, output, RESTORED, restored_size, digests.get(SHA256, ""), digests.get(MD5, ""),
+        time.monotonic() - started, _checks_done(options), digests.get(XXH3_128, ""),
+    )  # fmt: skip
 
 
-def _size_of(source: object, patch: Path) -> int:
+def _restore_hashers(options: RestoreOptions, header: bytes) -> dict[str, Hasher]:
+    hashers = {XXH3_128: new_hasher(XXH3_128)}
+    if not options.headerless:
+        hashers[SHA256] = new_hasher(SHA256)
+    if options.compute_md5 or options.expected_md5 is not None:
+        hashers[MD5] = new_hasher(MD5)
+    if options.check_download and options.expected_enc_md5 is not None:
+        download = new_hasher(MD5)
+        download.update(header)
+        hashers[DOWNLOAD_MD5] = download
+    return hashers
+
+
+def _stream(
+    source: BinaryIO,
+    patch: Path,
+    key: KeySource,
+    consumers: List[Consumer],
+    data_size: int,
+    on_progress: Optional[ProgressCallback],
+) -> int:
     try:
-        return os.fstat(source.fileno()).st_size  # type: ignore[attr-defined]
+        with key.open() as key_stream:
+            return pump(
+                source,
+                consumers,
+                key=key_stream,
+                chunk_size=key.chunk_size,
+                expected_size=data_size,
+                on_progress=on_progress,
+            )
+    except OSError as exc:
+        raise InputError(f"reading failed: {exc.strerror}", path=patch) from None
+
+
+def _checks_done(options: RestoreOptions) -> List[str]:
+    checks = [] if options.headerless else ["SHA-256"]
+    if options.expected_md5 is not None:
+        checks.append("MD5")
+    if options.check_download and options.expected_enc_md5 is not None:
+        checks.append("download MD5")
+    return checks
+
+
+def _size_of(source: BinaryIO, patch: Path) -> int:
+    try:
+        return os.fstat(source.fileno()).st_size
     except OSError as exc:
         raise InputError(f"cannot read the patch: {exc.strerror}", path=patch) from None
 
 
 def _check_restored(
-    patch: Path, header_hex: str, sha256: str, md5: str, expected_md5: Optional[str]
+    patch: Path,
+    header_hex: str,
+    digests: dict[str, str],
+    options: RestoreOptions,
 ) -> None:
-    if sha256 != header_hex:
+    sha256 = digests.get(SHA256)
+    if sha256 is not None and sha256 != header_hex:
+        raise _diagnose_mismatch(patch, header_hex, sha256, digests, options)
+    download = digests.get(DOWNLOAD_MD5)
+    if download is not None and download != options.expected_enc_md5:
         raise ChecksumMismatch(
-            "the restored data does not match the SHA-256 in the header",
+            f"the download's MD5 {download} differs from the published {options.expected_enc_md5}",
             path=patch,
-            hint="most likely a wrong key file (the original LLaMA consolidated.00.pth is "
-            "needed), or a damaged download: compare the download's MD5 with the published list",
-            algorithm=SHA256,
-            expected=header_hex,
-            actual=sha256,
+            hint="the restored file verified, so the list may be for another version of the file",
+            algorithm=DOWNLOAD_MD5,
+            expected=options.expected_enc_md5 or "",
+            actual=download,
         )
-    if expected_md5 is not None and md5 != expected_md5:
+    md5 = digests.get(MD5)
+    if options.expected_md5 is not None and md5 != options.expected_md5:
+        if options.headerless:
+            raise _diagnose_mismatch(patch, options.expected_md5, md5 or "", digests, options)
         raise ChecksumMismatch(
-            f"the restored file's MD5 {md5} differs from the list's {expected_md5}",
+            f"the restored file's MD5 {md5} differs from the list's {options.expected_md5}",
             path=patch,
             hint="the patch itself verified, so the list is for another release or version",
             algorithm=MD5,
-            expected=expected_md5,
-            actual=md5,
+            expected=options.expected_md5,
+            actual=md5 or "",
         )
+
+
+class DownloadDamaged(ChecksumMismatch):
+    """The patch as downloaded differs from the published list."""
+
+
+class KeyMismatch(ChecksumMismatch):
+    """The download is intact, so the key file is what is wrong."""
+
+
+def _diagnose_mismatch(
+    patch: Path,
+    expected: str,
+    actual: str,
+    digests: dict[str, str],
+    options: RestoreOptions,
+) -> ChecksumMismatch:
+    """Say which stage failed: the download, the key, or (unknown) either."""
+    algorithm = MD5 if options.headerless else SHA256
+    what = "MD5 in the list" if options.headerless else "SHA-256 in the header"
+    published = options.expected_enc_md5
+    if published is None:
+        return ChecksumMismatch(
+            f"the restored data does not match the {what}",
+            path=patch,
+            hint="most likely a wrong key file (the original LLaMA consolidated.00.pth is "
+            "needed), or a damaged download: compare the download's MD5 with the published list",
+            algorithm=algorithm,
+            expected=expected,
+            actual=actual,
+        )
+    download = digests.get(DOWNLOAD_MD5) or hash_file(patch, [MD5])[MD5]
+    if download != published:
+        return DownloadDamaged(
+            f"the restored data does not match the {what}, and the download's MD5 {download} "
+            f"differs from the published {published}",
+            path=patch,
+            hint="the download is damaged or incomplete: download this file again",
+            algorithm=algorithm,
+            expected=expected,
+            actual=actual,
+        )
+    needs = f": {options.key_hint}" if options.key_hint else ""
+    return KeyMismatch(
+        f"the restored data does not match the {what}, but the download matches the published "
+        "MD5, so the key file is wrong",
+        path=patch,
+        hint=f"pass the key this release was made with{needs}",
+        algorithm=algorithm,
+        expected=expected,
+        actual=actual,
+    )
 
 
 def _existing_output(
     final_path: Path,
-    sha256: str,
-    expected_md5: Optional[str],
-    force: bool,
+    sha256: Optional[str],
+    options: RestoreOptions,
     on_progress: Optional[ProgressCallback],
 ) -> Optional[str]:
     """The MD5 of an existing output that already verifies; None when there is work to do."""
-    if not final_path.exists() and not final_path.is_symlink():
-        return None
-    if force:
+    if options.force or not (final_path.exists() or final_path.is_symlink()):
         return None
     if final_path.is_file() and not final_path.is_symlink():
+        recorded = _recorded_digests(final_path, on_progress)
         try:
-            digests = hash_file(final_path, [SHA256, MD5], on_progress=on_progress)
+            digests = recorded or hash_file(final_path, [SHA256, MD5], on_progress=on_progress)
         except OSError:
             digests = {}
-        if digests.get(SHA256) == sha256 and expected_md5 in (None, digests.get(MD5)):
+        sha_ok = sha256 is None or digests.get(SHA256) == sha256
+        md5_ok = options.expected_md5 in (None, digests.get(MD5))
+        if digests and sha_ok and md5_ok:
             return digests[MD5]
     raise OutputExistsError(
         "an output that does not verify is in the way; it was left untouched",
         path=final_path,
         hint="run again with --force to replace it",
     )
+
+
+def _recorded_digests(
+    path: Path, on_progress: Optional[ProgressCallback]
+) -> Optional[dict[str, str]]:
+    """SHA-256 and MD5 from the state file, if the file still hashes to the recorded xxh3."""
+    recorded = state.lookup(path.parent, path.name)
+    if recorded is None or not recorded.md5:
+        return None
+    try:
+        current = hash_file(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
+    except OSError:
+        return None
+    if current != recorded.xxh3_128:
+        return None
+    return {SHA256: recorded.sha256, MD5: recorded.md5}

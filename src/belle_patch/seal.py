@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, List, Optional
 
 from .engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump
 from .errors import InputError
-from .hashing import MD5, SHA256, new_hasher
-from .keystream import KeySource
+from .hashing import MD5, SHA256, Hasher, new_hasher
+from .keystream import CHUNK_SIZE, KeySource, KeyStream
 from .patchformat import HEADER_SIZE, patch_name
 from .staging import StagedFile
 
@@ -25,6 +26,7 @@ class SealResult:
     sha256: str
     md5: str
     seconds: float
+    enc_md5: str = ""  # MD5 of the patch as a user downloads it, when asked for
 
 
 def seal_file(
@@ -32,41 +34,71 @@ def seal_file(
     key: KeySource,
     out_dir: Path,
     *,
+    download_md5: bool = False,
     on_progress: Optional[ProgressCallback] = None,
 ) -> SealResult:
-    """Write ``<name>.<sha256>.enc`` for ``source_path`` into ``out_dir`` in one pass.
+    """Write ``<name>.<sha256>.enc`` for ``source_path`` into ``out_dir``.
 
-    The header is unknown until the end, so a placeholder is written first and the
-    SHA-256 is put in its place once the data has streamed through.
+    In one pass, the header is unknown until the end, so a placeholder is written first and
+    the SHA-256 is put in its place once the data has streamed through. The MD5 of the
+    patch as published (``download_md5``) starts with that header, so it needs the SHA-256
+    first: then a first pass hashes the source (SHA-256 and MD5 side by side) and a second
+    one writes the header, the XORed data and their MD5.
     """
     started = time.monotonic()
-    sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
     try:
         source = source_path.open("rb", buffering=0)
     except OSError as exc:
         raise InputError(f"cannot open the file: {exc.strerror}", path=source_path) from None
     with source, StagedFile(out_dir, source_path.name) as staged:
-        staged.write(memoryview(bytes(HEADER_SIZE)))
-        try:
-            with key.open() as key_stream:
-                size = pump(
-                    source,
-                    [
-                        Consumer(sha256.update, INPUT),
-                        Consumer(md5.update, INPUT),
-                        Consumer(staged.write, OUTPUT),
-                    ],
-                    key=key_stream,
-                    chunk_size=key.chunk_size,
-                    expected_size=source_path.stat().st_size,
-                    on_progress=on_progress,
-                )
-        except OSError as exc:
-            raise InputError(f"reading failed: {exc.strerror}", path=source_path) from None
-        staged.file.seek(0)
-        staged.write(memoryview(sha256.digest()))
+        size = os.fstat(source.fileno()).st_size
+        sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
+        enc_md5: Optional[Hasher] = None
+        if download_md5:
+            _read_through(source, source_path, [Consumer(sha256.update), Consumer(md5.update)],
+                          size, None)  # fmt: skip
+            source.seek(0)
+            enc_md5 = new_hasher(MD5)
+            header = memoryview(sha256.digest())
+            enc_md5.update(header)
+            staged.write(header)
+            consumers = [Consumer(enc_md5.update, OUTPUT), Consumer(staged.write, OUTPUT)]
+        else:
+            staged.write(memoryview(bytes(HEADER_SIZE)))
+            consumers = [
+                Consumer(sha256.update, INPUT),
+                Consumer(md5.update, INPUT),
+                Consumer(staged.write, OUTPUT),
+            ]
+        with key.open() as key_stream:
+            size = _read_through(source, source_path, consumers, size, on_progress, key_stream)
+        if enc_md5 is None:
+            staged.file.seek(0)
+            staged.write(memoryview(sha256.digest()))
         staged.sync()
         output = staged.commit(patch_name(source_path.name, sha256.hexdigest()))
     return SealResult(
-        source_path, output, size, sha256.hexdigest(), md5.hexdigest(), time.monotonic() - started
-    )
+        source_path, output, size, sha256.hexdigest(), md5.hexdigest(),
+        time.monotonic() - started, enc_md5.hexdigest() if enc_md5 else "",
+    )  # fmt: skip
+
+
+def _read_through(
+    source: BinaryIO,
+    source_path: Path,
+    consumers: List[Consumer],
+    size: int,
+    on_progress: Optional[ProgressCallback],
+    key: Optional[KeyStream] = None,
+) -> int:
+    try:
+        return pump(
+            source,
+            consumers,
+            key=key,
+            chunk_size=key.chunk_size if key is not None else CHUNK_SIZE,
+            expected_size=size,
+            on_progress=on_progress,
+        )
+    except OSError as exc:
+        raise InputError(f"reading failed: {exc.strerror}", path=source_path) from None

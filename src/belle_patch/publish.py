@@ -1,0 +1,56 @@
+"""The lists a publisher puts on a model card, written next to the patches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from .manifest import format_md5_list
+from .registry import HEADER
+from .seal import SealResult
+from .staging import StagedFile
+
+DOWNLOADS_LIST = "md5sums-enc.txt"
+RESTORED_LIST = "md5sums.txt"
+JSON_MANIFEST = "manifest.json"
+
+
+def release_manifest(name: str, results: Sequence[SealResult]) -> Dict[str, Any]:
+    """The project's JSON manifest (what ``verify --manifest`` and ``decrypt`` read)."""
+    ordered = sorted(results, key=lambda r: r.source.name)
+    return {
+        "schema": "belle-patch-release/1",
+        "id": name,
+        "name": name,
+        "format": HEADER,
+        "complete": True,
+        "files": [
+            {
+                "name": r.source.name,
+                "sha256": r.sha256,
+                "md5": r.md5,
+                "enc_name": r.output.name,
+                "enc_md5": r.enc_md5 or None,
+                "size": r.size,
+            }
+            for r in ordered
+        ],
+    }
+
+
+def write_release_lists(out_dir: Path, name: str, results: Sequence[SealResult]) -> List[Path]:
+    """Write the downloads' and the restored files' MD5 lists and the JSON manifest."""
+    ordered = sorted(results, key=lambda r: r.source.name)
+    texts = {
+        DOWNLOADS_LIST: format_md5_list({r.output.name: r.enc_md5 for r in ordered if r.enc_md5}),
+        RESTORED_LIST: format_md5_list({r.source.name: r.md5 for r in ordered}),
+        JSON_MANIFEST: json.dumps(release_manifest(name, ordered), indent=1) + "\n",
+    }
+    written = []
+    for file_name, text in texts.items():
+        with StagedFile(out_dir, file_name) as staged:
+            staged.write(memoryview(text.encode()))
+            staged.sync()
+            written.append(staged.commit(file_name))
+    return written
