@@ -13,6 +13,7 @@ from belle_patch.cli import cli
 from belle_patch.keystream import KeySource
 from belle_patch.manifest import format_md5_list
 from belle_patch.seal import seal_file
+
 from conftest import generated
 
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from conftest import all_vectors, vector_inputs
 from helpers import all_names, final_names, run
 

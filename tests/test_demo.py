@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from belle_patch.sample import sample_release
+
 from helpers import final_names, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))

@@ -12,6 +12,7 @@ import pytest
 
 from belle_patch.engine import INPUT, OUTPUT, PIPELINE_SLOTS, Consumer, pump
 from belle_patch.keystream import KeySource
+
 from conftest import generated, naive_xor
 
 CHUNK = 64
