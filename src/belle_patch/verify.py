@@ -112,11 +112,10 @@ def detect_release_for(files: Dict[str, Path]) -> Release:
 
 
 def _narrow_by_content(candidates: List[Release], files: Dict[str, Path]) -> List[Release]:
-    listed = [set(r.restored_md5s()) for r in candidates]
-    shared = set.intersection(*listed) & set(files)
-    if not shared:
+    listed = set().union(*(r.restored_md5s() for r in candidates)) & set(files)
+    if not listed:
         return candidates
-    smallest = min(shared, key=lambda name: files[name].stat().st_size)
+    smallest = min(listed, key=lambda name: files[name].stat().st_size)
     try:
         md5 = hash_file(files[smallest], [MD5])[MD5]
     except OSError:
