@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, List, Optional
 
 from . import state
 from .engine import INPUT, Consumer, ProgressCallback, pump
 from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
+from .guards import output_lock
 from .hashing import MD5, SHA256, XXH3_128, Hasher, hash_file, new_hasher
 from .keystream import KeySource
-from .patchformat import HEADER_SIZE, PROBE_SIZE, check_header, check_lfs, parse_patch_name
+from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
 from .staging import StagedFile
 
 RESTORED = "restored"
@@ -81,47 +82,71 @@ def restore_patch(
         probe = source.read(PROBE_SIZE)
         if options.headerless:
             check_lfs(probe, path=str(patch))
-            header, data_start = b"", 0
+            header = b""
         else:
-            header, data_start = check_header(probe, patch_size, name, path=str(patch)), HEADER_SIZE
-        data_size = patch_size - data_start
-        final_path = out_dir / name.restored_name
-        expected_sha = header.hex() if header else None
-        existing = _existing_output(final_path, expected_sha, options, on_progress)
-        if existing is not None:
-            elapsed = time.monotonic() - started
-            return RestoreResult(
-                patch, final_path, ALREADY_RESTORED, data_size, expected_sha or "", existing,
-                elapsed, _checks_done(options),
-            )  # fmt: skip
-        source.seek(data_start)
-        hashers = _restore_hashers(options, header)
-        with StagedFile(out_dir, name.restored_name) as staged:
-            consumers = [Consumer(h.update) for k, h in hashers.items() if k != DOWNLOAD_MD5]
-            if DOWNLOAD_MD5 in hashers:
-                consumers.append(Consumer(hashers[DOWNLOAD_MD5].update, INPUT))
-            consumers.append(Consumer(staged.write))
-            restored_size = _stream(source, patch, key, consumers, data_size, on_progress)
-            staged.sync()
-            digests = {k: h.hexdigest() for k, h in hashers.items()}
-            _check_restored(patch, header.hex(), digests, options)
-            if restored_size != data_size:
-                raise InputError(
-                    "the patch changed size while it was being read",
-                    path=patch,
-                    hint="wait until the download has finished",
-                )
-            output = staged.commit(name.restored_name)
+            header = check_header(probe, patch_size, name, path=str(patch))
+        opened = _OpenPatch(patch, source, name.restored_name, header, patch_size)
+        with output_lock(out_dir, name.restored_name):
+            result = _restore_locked(opened, key, out_dir, options, on_progress)
+    return replace(result, seconds=time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class _OpenPatch:
+    path: Path
+    source: BinaryIO
+    restored_name: str
+    header: bytes  # empty for header-less patches
+    size: int
+
+    @property
+    def data_size(self) -> int:
+        return self.size - len(self.header)
+
+
+def _restore_locked(
+    patch: _OpenPatch,
+    key: KeySource,
+    out_dir: Path,
+    options: RestoreOptions,
+    on_progress: Optional[ProgressCallback],
+) -> RestoreResult:
+    final_path = out_dir / patch.restored_name
+    expected_sha = patch.header.hex() or None
+    existing = _existing_output(final_path, expected_sha, options, on_progress)
+    if existing is not None:
+        return RestoreResult(
+            patch.path, final_path, ALREADY_RESTORED, patch.data_size, expected_sha or "",
+            existing, 0.0, _checks_done(options),
+        )  # fmt: skip
+    patch.source.seek(len(patch.header))
+    hashers = _restore_hashers(options, patch.header)
+    with StagedFile(out_dir, patch.restored_name) as staged:
+        consumers = [Consumer(h.update) for k, h in hashers.items() if k != DOWNLOAD_MD5]
+        if DOWNLOAD_MD5 in hashers:
+            consumers.append(Consumer(hashers[DOWNLOAD_MD5].update, INPUT))
+        consumers.append(Consumer(staged.write))
+        size = _stream(patch.source, patch.path, key, consumers, patch.data_size, on_progress)
+        staged.sync()
+        digests = {k: h.hexdigest() for k, h in hashers.items()}
+        _check_restored(patch.path, patch.header.hex(), digests, options)
+        if size != patch.data_size:
+            raise InputError(
+                "the patch changed size while it was being read",
+                path=patch.path,
+                hint="wait until the download has finished",
+            )
+        output = staged.commit(patch.restored_name)
     state.record(
         out_dir,
-        name.restored_name,
+        patch.restored_name,
         xxh3_128=digests[XXH3_128],
         sha256=digests.get(SHA256, ""),
         md5=digests.get(MD5, ""),
     )
     return RestoreResult(
-        patch, output, RESTORED, restored_size, digests.get(SHA256, ""), digests.get(MD5, ""),
-        time.monotonic() - started, _checks_done(options), digests.get(XXH3_128, ""),
+        patch.path, output, RESTORED, size, digests.get(SHA256, ""), digests.get(MD5, ""),
+        0.0, _checks_done(options), digests[XXH3_128],
     )  # fmt: skip
 
 
@@ -268,7 +293,8 @@ def _existing_output(
     on_progress: Optional[ProgressCallback],
 ) -> Optional[str]:
     """The MD5 of an existing output that already verifies; None when there is work to do."""
-    if options.force or not (final_path.exists() or final_path.is_symlink()):
+    # A symlink in the way is replaced by the restored file, never written through.
+    if options.force or final_path.is_symlink() or not final_path.exists():
         return None
     if final_path.is_file() and not final_path.is_symlink():
         recorded = _recorded_digests(final_path, on_progress)

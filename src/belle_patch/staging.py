@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Optional, Type
+from typing import BinaryIO, List, Optional, Type
 
 from .errors import OutputError
 from .writeback import WritebackTracker
@@ -144,3 +145,39 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+_TEMP_NAME = re.compile(
+    r"^\..+" + re.escape(TEMP_MARKER) + r"(?P<pid>\d+)-[^/]*" + re.escape(TEMP_SUFFIX) + "$"
+)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> List[Path]:
+    """Delete temporary files left in ``folder`` by belle-patch runs that no longer exist.
+
+    A run killed with SIGKILL cannot clean up; its temporary files carry its process id,
+    so the next run can tell them from those of a run still going.
+    """
+    removed: List[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or _process_alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    return removed

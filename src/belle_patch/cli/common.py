@@ -13,7 +13,7 @@ from belle_patch.batch import BatchReport, FileFailure, Selection, StopRule, def
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import OutputError, UsageError
 from belle_patch.progress import BarObserver
-from belle_patch.staging import StagedFile
+from belle_patch.staging import StagedFile, remove_stale_temporaries
 from belle_patch.units import format_bytes, format_rate
 
 PATH = click.Path(path_type=Path)
@@ -41,8 +41,8 @@ def positional_key_and_out(
     return items, key, out
 
 
-def prepare_out_dir(out: Path) -> None:
-    """Create the output folder and prove it takes files before any work starts."""
+def prepare_out_dir(out: Path, *, quiet: bool) -> None:
+    """Create the output folder, clear what killed runs left, prove it takes files."""
     if out.exists() and not out.is_dir():
         raise UsageError("the output path exists and is not a folder", path=out)
     try:
@@ -53,6 +53,9 @@ def prepare_out_dir(out: Path) -> None:
             path=out,
             hint="choose a folder you can write to with --out",
         ) from None
+    for stale in remove_stale_temporaries(out):
+        if not quiet:
+            click.echo(f"note: removed {stale.name}, left by a run that was killed", err=True)
     StagedFile(out, "write-test").discard()
 
 

@@ -11,10 +11,11 @@ from belle_patch.batch import select_inputs
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
 from belle_patch.expectations import Expectations, load_manifest_file
+from belle_patch.guards import check_free_space
 from belle_patch.hashing import MD5, SHA256
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.keystream import KeySource
-from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
+from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
 from belle_patch.publish import write_release_lists
 from belle_patch.registry import find_release, key_description, releases_by_patch_names
 from belle_patch.restore import (
@@ -81,6 +82,7 @@ def _expectations(
 )
 @click.option("--release", "release_name", help="Use this bundled release's lists.")
 @click.option("--force", is_flag=True, help="Replace existing outputs that do not verify.")
+@click.option("--no-space-check", is_flag=True, help="Do not compare free space with the batch.")
 @click.option("--check-key", is_flag=True, help="Identify the key by its full MD5 first.")
 @click.option(
     "--check-downloads", is_flag=True, help="Check every .enc against the download MD5 list."
@@ -104,6 +106,7 @@ def decrypt(
     manifest: Optional[Path],
     release_name: Optional[str],
     force: bool,
+    no_space_check: bool,
     check_key: bool,
     check_downloads: bool,
     no_md5: bool,
@@ -136,7 +139,9 @@ def decrypt(
         check_key_fits(identity, release, key_path=str(key_path))
     if show and (check_key or identity.key is not None):
         click.echo(f"key: {identity.describe()}", err=True)
-    prepare_out_dir(out_dir)
+    prepare_out_dir(out_dir, quiet=not show)
+    if not no_space_check:
+        check_free_space(out_dir, _bytes_to_write(selection.files, out_dir))
     key_hint = key_description(release.key.needs) if release else ""
 
     def restore(path: Path, progress: ProgressCallback) -> RestoreResult:
@@ -165,6 +170,19 @@ def decrypt(
     finish_batch(
         report, RESTORED, quiet=quiet, as_json=as_json, to_json=_restore_json, extra_json=extra
     )
+
+
+def _bytes_to_write(patches: List[Path], out_dir: Path) -> int:
+    """What the batch adds to the output folder: outputs that are not there yet."""
+    total = 0
+    for patch in patches:
+        try:
+            restored = out_dir / parse_patch_name(patch.name).restored_name
+        except BellePatchError:
+            continue
+        if not restored.exists():
+            total += max(0, patch.stat().st_size - HEADER_SIZE)
+    return total
 
 
 def _render_restore(result: RestoreResult) -> str:
@@ -236,7 +254,7 @@ def encrypt(
     sources, key_path, out_dir = positional_key_and_out(inputs, key, out, "encrypt")
     key_source = KeySource(key_path)
     selection = select_inputs(sources, _is_plain_file, "a file to encrypt")
-    prepare_out_dir(out_dir)
+    prepare_out_dir(out_dir, quiet=quiet or as_json)
 
     def seal(path: Path, progress: ProgressCallback) -> SealResult:
         return seal_file(path, key_source, out_dir, download_md5=not no_lists, on_progress=progress)
