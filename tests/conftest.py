@@ -2,10 +2,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# "default" keeps the suite quick; HYPOTHESIS_PROFILE=thorough searches much longer.
+settings.register_profile(
+    "default",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 DATA = Path(__file__).resolve().parent / "data"
 
