@@ -57,10 +57,12 @@ def start(args: List[str], **kwargs: object) -> subprocess.Popen[str]:
 def wait_for_temporary(folder: Path, process: subprocess.Popen[str]) -> Path:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        if folder.exists():
-            temps = [p for p in folder.iterdir() if ".belle-patch-" in p.name]
-            if temps and temps[0].stat().st_size > 32 * 1024 * 1024:
-                return temps[0]
+        for temp in folder.glob(".pytorch_model.bin.belle-patch-*") if folder.exists() else []:
+            try:
+                if temp.stat().st_size > 32 * 1024 * 1024:
+                    return temp
+            except FileNotFoundError:  # renamed or removed between the listing and the stat
+                continue
         if process.poll() is not None:
             raise AssertionError(f"finished before it could be interrupted: {process.stderr}")
         time.sleep(0.005)
@@ -86,8 +88,8 @@ def test_signal_mid_file_cleans_up(
     process = start(cli("decrypt", big_release["patch"], "-k", big_release["key"], "-o", out))
     wait_for_temporary(out, process)
     process.send_signal(signum)
-    _stdout, stderr = process.communicate(timeout=TIMEOUT)
-    assert process.returncode == code, stderr
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == code, (stdout, stderr)
     assert stderr.strip().splitlines()[-1] == (
         f"belle-patch: {word}; no partial file was left under a final name"
     )
