@@ -21,6 +21,7 @@ from belle_patch.registry import find_release, key_description, releases_by_patc
 from belle_patch.restore import (
     RESTORED,
     DownloadDamaged,
+    KeyMismatch,
     RestoreOptions,
     RestoreResult,
     restore_patch,
@@ -42,16 +43,29 @@ def _is_patch(path: Path) -> bool:
 
 
 def _key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError]:
-    """A first (smallest) file that does not restore means the key, not that file."""
-    key_failure = isinstance(error, ChecksumMismatch) and error.algorithm in (SHA256, MD5)
-    if done == 0 and key_failure and not isinstance(error, DownloadDamaged):
-        return UsageError(
-            "the key does not fit this release: the first (smallest) file did not restore, "
-            "so the batch stopped",
-            path=error.path,
-            hint="check that --key is the original LLaMA-1 consolidated.00.pth the release needs",
-        )
-    return None
+    """Stop the batch when the key is what failed.
+
+    Files go smallest first, and a larger file covers every key byte a smaller one does:
+    once a file fails because of the key, every later file fails too. That is certain when
+    the download is intact (KeyMismatch), and the likely cause when the very first file
+    fails; a damaged download only costs its own file.
+    """
+    if not isinstance(error, ChecksumMismatch) or isinstance(error, DownloadDamaged):
+        return None
+    if error.algorithm not in (SHA256, MD5):
+        return None
+    if isinstance(error, KeyMismatch):
+        why = "its download is intact, so no larger file can restore with this key either"
+    elif done == 0:
+        why = "the first (smallest) file did not restore"
+    else:
+        return None
+    return UsageError(
+        f"the key does not fit this release: {why}; the batch stopped",
+        path=error.path,
+        hint="check that --key is the original LLaMA-1 consolidated.00.pth the release needs "
+        "(a key that only starts like it restores the small files, not the weights)",
+    )
 
 
 def _expectations(
