@@ -120,7 +120,7 @@ def main() -> None:
         write_random(plain, size, seed=2)
         enc_dir = root / "enc"
         run_measured([exe, "encrypt", str(plain), "--key", str(key), "--out", str(enc_dir), "-q"])
-        (patch,) = list(enc_dir.iterdir())
+        (patch,) = list(enc_dir.glob("*.enc"))
         restored_dir = root / "restored"
         restored = restored_dir / plain.name
         run_measured([exe, "decrypt", str(patch), "-k", str(key), "-o", str(restored_dir), "-q"])
@@ -145,8 +145,22 @@ def main() -> None:
             "belle-patch decrypt --no-md5": ([*decrypt_cmd, "--no-md5"], fresh_restore),
             "sha256sum (restored file)": (["sha256sum", str(restored)], no_setup),
             "cp (.enc)": (["cp", str(patch), str(copy_target)], no_setup),
-            "belle-patch encrypt": (
+            "belle-patch encrypt (+ both MD5 lists)": (
                 [exe, "encrypt", str(plain), "-k", str(key), "-o", str(encrypt_out), "-q"],
+                fresh_encrypt,
+            ),
+            "belle-patch encrypt --no-lists": (
+                [
+                    exe,
+                    "encrypt",
+                    str(plain),
+                    "-k",
+                    str(key),
+                    "-o",
+                    str(encrypt_out),
+                    "-q",
+                    "--no-lists",
+                ],
                 fresh_encrypt,
             ),
             "belle-patch verify (MD5 list)": (

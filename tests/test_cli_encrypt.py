@@ -94,34 +94,26 @@ def test_written_manifest_drives_decrypt_and_verify(tmp_path: Path) -> None:
     assert downloads.stdout.count(": OK") == len(files)
 
 
+def md5sum_check(list_path: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["md5sum", "-c", str(list_path)], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
 @pytest.mark.skipif(shutil.which("md5sum") is None, reason="needs GNU md5sum")
 def test_md5sum_accepts_the_written_lists(tmp_path: Path) -> None:
     model, key, files = _model(tmp_path)
     enc = tmp_path / "enc"
     assert run("encrypt", model, "-k", key, "-o", enc).exit_code == 0
-    check = subprocess.run(
-        ["md5sum", "-c", "md5sums-enc.txt"], cwd=enc, capture_output=True, text=True, check=False
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == len(files)
-    check = subprocess.run(
-        ["md5sum", "-c", str(enc / "md5sums.txt")],
-        cwd=model,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    downloads = md5sum_check(enc / "md5sums-enc.txt", enc)
+    assert downloads.returncode == 0, downloads.stdout + downloads.stderr
+    assert downloads.stdout.count(": OK") == len(files)
+    restored = md5sum_check(enc / "md5sums.txt", model)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
     (model / "config.json").write_bytes(b"{ }")
-    check = subprocess.run(
-        ["md5sum", "-c", str(enc / "md5sums.txt")],
-        cwd=model,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert check.returncode == 1
-    assert "config.json: FAILED" in check.stdout
+    changed = md5sum_check(enc / "md5sums.txt", model)
+    assert changed.returncode == 1
+    assert "config.json: FAILED" in changed.stdout
 
 
 def test_encrypt_missing_key_is_a_usage_error(tmp_path: Path) -> None:

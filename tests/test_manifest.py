@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from belle_patch.errors import ManifestError
-from belle_patch.manifest import format_md5_list, parse_md5_list, read_md5_list
+from belle_patch.manifest import format_md5_list, parse_md5_list, read_list_text
 
 A = "0fa6ff8379308d40f090878593f085a9"
 B = "2917a1cafb895cf57e746cfd7696bfe5"
@@ -47,7 +47,7 @@ def test_names_that_leave_the_folder_are_refused(name: str) -> None:
 def test_malformed_lines_fail_with_the_line_number(tmp_path: Path) -> None:
     path = tmp_path / "sums.txt"
     path.write_text(f"{A}  config.json\nnot a checksum\n")
-    parsed = read_md5_list(path)
+    parsed = parse_md5_list(read_list_text(path), source=path)
     with pytest.raises(ManifestError, match=r"sums.txt: line 2: not an MD5 checksum line"):
         parsed.raise_for_problems()
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .keystream import CHUNK_SIZE, ByteArray, KeyStream
+from .keystream import CHUNK_SIZE, KeyStream
+
+if TYPE_CHECKING:
+    from .keystream import ByteArray
 
 INPUT = "input"
 OUTPUT = "output"

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, Optional, Tuple
 
-from .errors import InputError, ManifestError
-from .manifest import parse_md5_list
+from .errors import ManifestError
+from .manifest import parse_md5_list, read_list_text
 from .patchformat import PATCH_SUFFIX
 from .registry import Release, release_from_json
 
@@ -52,13 +52,7 @@ def load_manifest_file(path: Path, *, strict: bool = True) -> Expectations:
     Malformed lines fail with their line number; with ``strict`` false they are returned in
     ``problems`` instead, as ``md5sum -c`` reports them.
     """
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ManifestError("the checksum list does not exist", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the checksum list: {exc.strerror}", path=path) from None
-    text = raw.decode("utf-8", errors="replace")
+    text = read_list_text(path)
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from io import FileIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from .errors import KeyFileError
 
 CHUNK_SIZE = 10 * 1024 * 1024
 
-ByteArray = npt.NDArray[np.uint8]
+if TYPE_CHECKING:  # numpy.typing costs import time; only the type checker needs it
+    import numpy.typing as npt
+
+    ByteArray = npt.NDArray[np.uint8]
 
 
 class KeySource:

@@ -68,14 +68,15 @@ def parse_md5_list(text: str, *, source: Optional[Path] = None) -> ChecksumList:
     return result
 
 
-def read_md5_list(path: Path) -> ChecksumList:
+def read_list_text(path: Path) -> str:
+    """A list's text as pasted: undecodable bytes become U+FFFD instead of failing."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ManifestError("the checksum list does not exist", path=path) from None
     except OSError as exc:
         raise InputError(f"cannot read the checksum list: {exc.strerror}", path=path) from None
-    return parse_md5_list(raw.decode("utf-8", errors="replace"), source=path)
+    return raw.decode("utf-8", errors="replace")
 
 
 def format_md5_list(entries: Dict[str, str]) -> str:

@@ -5,21 +5,24 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Generic, NoReturn, Optional, TypeVar, Union
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Callable, Generic, NoReturn, Optional, TypeVar, Union
 
 from .batch import FileFailure
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 ResultT = TypeVar("ResultT")
 
 
-def _byte_bar(total: int, desc: str, position: int, disable: Optional[bool]) -> tqdm[NoReturn]:
+def _byte_bar(total: int, desc: str, position: int) -> tqdm[NoReturn]:
+    # Imported here: batches without bars (quiet, JSON, CI logs) start faster without it.
+    from tqdm import tqdm
+
     return tqdm(
         total=total,
         desc=desc,
         position=position,
-        disable=disable,
         unit="B",
         unit_scale=True,
         unit_divisor=1024,
@@ -29,7 +32,10 @@ def _byte_bar(total: int, desc: str, position: int, disable: Optional[bool]) -> 
 
 
 class BarObserver(Generic[ResultT]):
-    """Shows an overall bar and, when files run one at a time, a bar for the current file."""
+    """Shows an overall bar and, when files run one at a time, a bar for the current file.
+
+    Bars are shown only when ``enabled`` and stderr is a terminal.
+    """
 
     def __init__(
         self,
@@ -39,30 +45,27 @@ class BarObserver(Generic[ResultT]):
         enabled: bool,
         per_file: bool,
     ) -> None:
-        # disable=None lets tqdm switch itself off when stderr is not a terminal.
-        disable: Optional[bool] = None if enabled else True
         self._lock = threading.Lock()
         self._on_done = on_done
         self._per_file = per_file
-        self._disable = disable
-        self._overall = _byte_bar(total_bytes, "total", 0, disable)
+        self.active = enabled and sys.stderr.isatty()
+        self._overall = _byte_bar(total_bytes, "total", 0) if self.active else None
         self._current: Optional[tqdm[NoReturn]] = None
 
-    @property
-    def active(self) -> bool:
-        return not self._overall.disable
-
     def file_started(self, path: Path, size: int) -> None:
-        if not self._per_file:
+        if not self._per_file or not self.active:
             return
         with self._lock:
             if self._current is not None:
                 self._current.close()
-            self._current = _byte_bar(size, _short(path.name), 1, self._disable)
+            self._current = _byte_bar(size, _short(path.name), 1)
 
     def progress(self, nbytes: int) -> None:
+        if not self.active:
+            return
         with self._lock:
-            self._overall.update(nbytes)
+            if self._overall is not None:
+                self._overall.update(nbytes)
             if self._current is not None:
                 self._current.update(nbytes)
 
@@ -77,6 +80,8 @@ class BarObserver(Generic[ResultT]):
         """Print a line without tearing the bars."""
         stream = sys.stderr if err else sys.stdout
         if self.active:
+            from tqdm import tqdm
+
             tqdm.write(line, file=stream)
         else:
             stream.write(line + "\n")
@@ -86,7 +91,8 @@ class BarObserver(Generic[ResultT]):
         with self._lock:
             if self._current is not None:
                 self._current.close()
-            self._overall.close()
+            if self._overall is not None:
+                self._overall.close()
 
 
 def _short(name: str, width: int = 32) -> str:

@@ -42,8 +42,8 @@ def seal_file(
     In one pass, the header is unknown until the end, so a placeholder is written first and
     the SHA-256 is put in its place once the data has streamed through. The MD5 of the
     patch as published (``download_md5``) starts with that header, so it needs the SHA-256
-    first: then a first pass hashes the source (SHA-256 and MD5 side by side) and a second
-    one writes the header, the XORed data and their MD5.
+    first: then a first pass computes the SHA-256 of the source, and a second one writes the
+    header and the XORed data while hashing both sides with MD5.
     """
     started = time.monotonic()
     try:
@@ -55,14 +55,18 @@ def seal_file(
         sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
         enc_md5: Optional[Hasher] = None
         if download_md5:
-            _read_through(source, source_path, [Consumer(sha256.update), Consumer(md5.update)],
-                          size, None)  # fmt: skip
+            # SHA-256 alone first: the two MD5s then run side by side in the second pass.
+            _read_through(source, source_path, [Consumer(sha256.update)], size, None)
             source.seek(0)
             enc_md5 = new_hasher(MD5)
             header = memoryview(sha256.digest())
             enc_md5.update(header)
             staged.write(header)
-            consumers = [Consumer(enc_md5.update, OUTPUT), Consumer(staged.write, OUTPUT)]
+            consumers = [
+                Consumer(md5.update, INPUT),
+                Consumer(enc_md5.update, OUTPUT),
+                Consumer(staged.write, OUTPUT),
+            ]
         else:
             staged.write(memoryview(bytes(HEADER_SIZE)))
             consumers = [

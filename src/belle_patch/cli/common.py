@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import click
 
@@ -16,7 +16,20 @@ from belle_patch.progress import BarObserver
 from belle_patch.staging import StagedFile, remove_stale_temporaries
 from belle_patch.units import format_bytes, format_rate
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 PATH = click.Path(path_type=Path)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+
+
+def jobs_option(what: str, default: str) -> Callable[[F], F]:
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"{what} at once (default: {default}).",
+    )
 
 
 def echo_error(message: object) -> None:

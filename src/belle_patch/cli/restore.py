@@ -9,7 +9,7 @@ import click
 
 from belle_patch.batch import select_inputs
 from belle_patch.engine import ProgressCallback
-from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
+from belle_patch.errors import BellePatchError, ChecksumMismatch
 from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.guards import check_free_space
 from belle_patch.hashing import MD5, SHA256
@@ -30,8 +30,10 @@ from belle_patch.seal import SealResult, seal_file
 from belle_patch.units import format_bytes
 
 from .common import (
+    JSON_OPTION,
     PATH,
     finish_batch,
+    jobs_option,
     positional_key_and_out,
     prepare_out_dir,
     run_with_progress,
@@ -60,7 +62,7 @@ def _key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchErro
         why = "the first (smallest) file did not restore"
     else:
         return None
-    return UsageError(
+    return BellePatchError(
         f"the key does not fit this release: {why}; the batch stopped",
         path=error.path,
         hint="check that --key is the original LLaMA-1 consolidated.00.pth the release needs "
@@ -104,15 +106,9 @@ def _expectations(
 @click.option(
     "--no-md5", is_flag=True, help="Skip the MD5 of restored files when no list asks for it."
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Files restored at once (default: half the cores).",
-)
+@jobs_option("Files restored", "half the cores")
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@JSON_OPTION
 def decrypt(
     inputs: Tuple[Path, ...],
     key: Optional[Path],
@@ -236,15 +232,9 @@ def _is_plain_file(path: Path) -> bool:
     is_flag=True,
     help="Write only the patches, in one pass (no MD5 lists, so no download MD5s).",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Files encrypted at once (default: half the cores).",
-)
+@jobs_option("Files encrypted", "half the cores")
 @click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@JSON_OPTION
 def encrypt(
     inputs: Tuple[Path, ...],
     key: Optional[Path],

@@ -23,7 +23,7 @@ from belle_patch.verify import (
     verify_entries,
 )
 
-from .common import PATH
+from .common import JSON_OPTION, PATH, jobs_option
 
 
 @click.command()
@@ -37,14 +37,8 @@ from .common import PATH
 @click.option("--strict", is_flag=True, help="Fail on improperly formatted list lines.")
 @click.option("--ignore-missing", is_flag=True, help="Do not fail on listed files that are absent.")
 @click.option("--full", is_flag=True, help="Always hash with MD5, even files verified before.")
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Files hashed at once (default: the number of cores).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+@jobs_option("Files hashed", "the number of cores")
+@JSON_OPTION
 def verify(
     paths: Tuple[Path, ...],
     manifest: Optional[Path],
