@@ -104,6 +104,8 @@ def test_manifest_md5_is_checked_in_the_same_pass(release: Release, tmp_path: Pa
     result = run("decrypt", release.enc_dir, "-k", release.key, "-o", out2, "-m", wrong)
     assert result.exit_code == 1
     assert "config.json" in result.stderr and "differs from the list's 000000" in result.stderr
+    assert "the key does not fit" not in result.stderr  # the patch verified: the list is off
+    assert "pytorch_model.bin" in final_names(out2)
     assert "config.json" not in final_names(out2)
 
 

@@ -22,6 +22,18 @@ ALREADY_RESTORED = "already restored"
 DOWNLOAD_MD5 = "md5 of the download"
 
 
+class ListMismatch(ChecksumMismatch):
+    """The patch verified, but the MD5 list says otherwise: a list for something else."""
+
+
+class DownloadDamaged(ChecksumMismatch):
+    """The patch as downloaded differs from the published list."""
+
+
+class KeyMismatch(ChecksumMismatch):
+    """The download is intact, so the key file is what is wrong."""
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """What is known about one patch beyond its bytes, and how careful to be."""
@@ -224,7 +236,7 @@ def _check_restored(
     if options.expected_md5 is not None and md5 != options.expected_md5:
         if options.headerless:
             raise _diagnose_mismatch(patch, options.expected_md5, md5 or "", digests, options)
-        raise ChecksumMismatch(
+        raise ListMismatch(
             f"the restored file's MD5 {md5} differs from the list's {options.expected_md5}",
             path=patch,
             hint="the patch itself verified, so the list is for another release or version",
@@ -232,14 +244,6 @@ def _check_restored(
             expected=options.expected_md5,
             actual=md5 or "",
         )
-
-
-class DownloadDamaged(ChecksumMismatch):
-    """The patch as downloaded differs from the published list."""
-
-
-class KeyMismatch(ChecksumMismatch):
-    """The download is intact, so the key file is what is wrong."""
 
 
 def _diagnose_mismatch(

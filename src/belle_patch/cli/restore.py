@@ -22,6 +22,7 @@ from belle_patch.restore import (
     RESTORED,
     DownloadDamaged,
     KeyMismatch,
+    ListMismatch,
     RestoreOptions,
     RestoreResult,
     restore_patch,
@@ -52,7 +53,9 @@ def _key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchErro
     the download is intact (KeyMismatch), and the likely cause when the very first file
     fails; a damaged download only costs its own file.
     """
-    if not isinstance(error, ChecksumMismatch) or isinstance(error, DownloadDamaged):
+    if not isinstance(error, ChecksumMismatch) or isinstance(
+        error, (DownloadDamaged, ListMismatch)
+    ):
         return None
     if error.algorithm not in (SHA256, MD5):
         return None
