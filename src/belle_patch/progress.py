@@ -44,10 +44,12 @@ class BarObserver(Generic[ResultT]):
         *,
         enabled: bool,
         per_file: bool,
+        label: Callable[[Path], str] = lambda path: path.name,
     ) -> None:
         self._lock = threading.Lock()
         self._on_done = on_done
         self._per_file = per_file
+        self._label = label
         self.active = enabled and sys.stderr.isatty()
         self._overall = _byte_bar(total_bytes, "total", 0) if self.active else None
         self._current: Optional[tqdm[NoReturn]] = None
@@ -58,7 +60,7 @@ class BarObserver(Generic[ResultT]):
         with self._lock:
             if self._current is not None:
                 self._current.close()
-            self._current = _byte_bar(size, _short(path.name), 1)
+            self._current = _byte_bar(size, _short(self._label(path)), 1)
 
     def progress(self, nbytes: int) -> None:
         if not self.active:

@@ -81,6 +81,7 @@ def run_with_progress(
     as_json: bool,
     render: Callable[[Any], str],
     stop_rule: Optional[StopRule],
+    label: Callable[[Path], str] = lambda path: path.name,
 ) -> BatchReport[Any]:
     """Run a batch with tqdm bars on stderr and a line per finished file."""
     worker_count = jobs or default_jobs()
@@ -94,7 +95,7 @@ def run_with_progress(
             observer.write(render(outcome), err=False)
 
     observer: BarObserver[Any] = BarObserver(
-        total, on_done, enabled=show_lines, per_file=worker_count == 1
+        total, on_done, enabled=show_lines, per_file=worker_count == 1, label=label
     )
     try:
         if show_lines:

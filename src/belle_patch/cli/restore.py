@@ -178,11 +178,19 @@ def decrypt(
         as_json=as_json,
         render=_render_restore,
         stop_rule=_key_stop_rule,
+        label=_restored_name,
     )
     extra = {"release": release.id if release else None, "key": identity.describe()}
     finish_batch(
         report, RESTORED, quiet=quiet, as_json=as_json, to_json=_restore_json, extra_json=extra
     )
+
+
+def _restored_name(patch: Path) -> str:
+    try:
+        return parse_patch_name(patch.name).restored_name
+    except BellePatchError:
+        return patch.name
 
 
 def _bytes_to_write(patches: List[Path], out_dir: Path) -> int:
