@@ -277,3 +277,23 @@ def test_debug_variable_shows_the_traceback(
     result = run("decrypt", release.enc_dir, "-k", tmp_path / "nope.pth", "-o", tmp_path / "out")
     assert result.exit_code == 2
     assert "Traceback" in result.stderr
+
+
+def test_files_in_parallel_give_the_same_result(release: Release, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("decrypt", release.enc_dir, "-k", release.key, "-o", out, "--jobs", "3")
+    assert result.exit_code == 0, result.stderr
+    assert_restored(out, release)
+    assert all_names(out) == final_names(out)
+    assert result.stdout.splitlines()[-1].startswith("3 restored, 0 failed;")
+
+
+def test_parallel_batch_still_stops_on_a_wrong_key(release: Release, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.pth"
+    wrong.write_bytes(generated("another key", 5000))
+    out = tmp_path / "out"
+    result = run("decrypt", release.enc_dir, "-k", wrong, "-o", out, "--jobs", "3")
+    assert result.exit_code == 1
+    assert result.stderr.count("does not match the SHA-256") == 1
+    assert "the key does not fit this release" in result.stderr
+    assert all_names(out) == []
