@@ -103,7 +103,7 @@ def pump(
     ``expected_size`` spans several chunks.
     """
     if threaded is None:
-        threaded = expected_size >= PIPELINE_MIN_CHUNKS * chunk_size and len(consumers) > 1
+        threaded = expected_size >= PIPELINE_MIN_CHUNKS * chunk_size
     separate_output = key is not None and any(c.side == INPUT for c in consumers)
     runner: _Runner = (
         _ThreadedRunner(consumers, chunk_size, separate_output)
