@@ -18,10 +18,12 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .errors import InputError
 from .keystream import CHUNK_SIZE, KeyStream
 
 if TYPE_CHECKING:
@@ -246,3 +248,26 @@ class _ThreadedRunner(_Runner):
             self._stop()
             for thread in self._threads:
                 thread.join()
+
+
+def pump_file(
+    source: BinaryIO,
+    source_path: Path,
+    consumers: Sequence[Consumer],
+    *,
+    key: Optional[KeyStream] = None,
+    expected_size: int = 0,
+    on_progress: Optional[ProgressCallback] = None,
+) -> int:
+    """:func:`pump` over an open file, with read errors reported against its path."""
+    try:
+        return pump(
+            source,
+            consumers,
+            key=key,
+            chunk_size=key.chunk_size if key is not None else CHUNK_SIZE,
+            expected_size=expected_size,
+            on_progress=on_progress,
+        )
+    except OSError as exc:
+        raise InputError(f"reading failed: {exc.strerror}", path=source_path) from None

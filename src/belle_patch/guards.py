@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import shutil
 from pathlib import Path
 from typing import Iterator
 
 from .errors import OutputError
-from .state import STATE_FOLDER
+from .state import STATE_FOLDER, exclusive_lock
 from .units import format_bytes
 
 LOCK_FOLDER = "locks"
@@ -32,13 +31,9 @@ def check_free_space(folder: Path, needed: int) -> None:
 def output_lock(folder: Path, name: str) -> Iterator[None]:
     """Hold the lock on ``folder/name``; a second run waits here until the first is done."""
     locks = folder / STATE_FOLDER / LOCK_FOLDER
-    try:
-        locks.mkdir(parents=True, exist_ok=True)
-        handle = (locks / f"{name}.lock").open("a")
-    except OSError:
+    with contextlib.ExitStack() as held:
         # A folder that takes no lock files still takes outputs; the rename stays atomic.
-        yield
-        return
-    with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):
+            locks.mkdir(parents=True, exist_ok=True)
+            held.enter_context(exclusive_lock(locks / f"{name}.lock"))
         yield

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from .engine import Consumer, ProgressCallback, pump
+from .engine import ProgressCallback
 from .errors import UsageError
-from .hashing import MD5, new_hasher
+from .hashing import MD5, hash_file, new_hasher
 from .keystream import KeySource
 from .registry import KnownKey, Release, key_description, known_keys
 
@@ -39,19 +39,12 @@ def _md5_of_prefix(key: KeySource, length: int) -> str:
     return hasher.hexdigest()
 
 
-def _md5_of_file(key: KeySource, on_progress: Optional[ProgressCallback]) -> str:
-    hasher = new_hasher(MD5)
-    with key.path.open("rb", buffering=0) as source:
-        pump(source, [Consumer(hasher.update)], expected_size=key.size, on_progress=on_progress)
-    return hasher.hexdigest()
-
-
 def identify_key(
     key: KeySource, *, full_hash: bool = False, on_progress: Optional[ProgressCallback] = None
 ) -> KeyIdentity:
     """Recognise ``key`` among the known LLaMA files; ``full_hash`` reads it all (MD5)."""
     if full_hash:
-        md5 = _md5_of_file(key, on_progress)
+        md5 = hash_file(key.path, [MD5], on_progress=on_progress)[MD5]
         for known in known_keys():
             if md5 in known.md5s:
                 return KeyIdentity(known, "MD5")

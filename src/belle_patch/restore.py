@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, List, Optional
 
 from . import state
-from .engine import INPUT, Consumer, ProgressCallback, pump
+from .engine import INPUT, Consumer, ProgressCallback, pump_file
 from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
 from .guards import output_lock
 from .hashing import MD5, SHA256, XXH3_128, Hasher, hash_file, new_hasher
@@ -183,18 +183,11 @@ def _stream(
     data_size: int,
     on_progress: Optional[ProgressCallback],
 ) -> int:
-    try:
-        with key.open() as key_stream:
-            return pump(
-                source,
-                consumers,
-                key=key_stream,
-                chunk_size=key.chunk_size,
-                expected_size=data_size,
-                on_progress=on_progress,
-            )
-    except OSError as exc:
-        raise InputError(f"reading failed: {exc.strerror}", path=patch) from None
+    with key.open() as key_stream:
+        return pump_file(
+            source, patch, consumers, key=key_stream, expected_size=data_size,
+            on_progress=on_progress,
+        )  # fmt: skip
 
 
 def _checks_done(options: RestoreOptions) -> List[str]:

@@ -6,12 +6,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, List, Optional
+from typing import Optional
 
-from .engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump
+from .engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump_file
 from .errors import InputError
 from .hashing import MD5, SHA256, Hasher, new_hasher
-from .keystream import CHUNK_SIZE, KeySource, KeyStream
+from .keystream import KeySource
 from .patchformat import HEADER_SIZE, patch_name
 from .staging import StagedFile
 
@@ -56,7 +56,7 @@ def seal_file(
         enc_md5: Optional[Hasher] = None
         if download_md5:
             # SHA-256 alone first: the two MD5s then run side by side in the second pass.
-            _read_through(source, source_path, [Consumer(sha256.update)], size, None)
+            pump_file(source, source_path, [Consumer(sha256.update)], expected_size=size)
             source.seek(0)
             enc_md5 = new_hasher(MD5)
             header = memoryview(sha256.digest())
@@ -75,7 +75,10 @@ def seal_file(
                 Consumer(staged.write, OUTPUT),
             ]
         with key.open() as key_stream:
-            size = _read_through(source, source_path, consumers, size, on_progress, key_stream)
+            size = pump_file(
+                source, source_path, consumers, key=key_stream, expected_size=size,
+                on_progress=on_progress,
+            )  # fmt: skip
         if enc_md5 is None:
             staged.file.seek(0)
             staged.write(memoryview(sha256.digest()))
@@ -85,24 +88,3 @@ def seal_file(
         source_path, output, size, sha256.hexdigest(), md5.hexdigest(),
         time.monotonic() - started, enc_md5.hexdigest() if enc_md5 else "",
     )  # fmt: skip
-
-
-def _read_through(
-    source: BinaryIO,
-    source_path: Path,
-    consumers: List[Consumer],
-    size: int,
-    on_progress: Optional[ProgressCallback],
-    key: Optional[KeyStream] = None,
-) -> int:
-    try:
-        return pump(
-            source,
-            consumers,
-            key=key,
-            chunk_size=key.chunk_size if key is not None else CHUNK_SIZE,
-            expected_size=size,
-            on_progress=on_progress,
-        )
-    except OSError as exc:
-        raise InputError(f"reading failed: {exc.strerror}", path=source_path) from None

@@ -31,11 +31,18 @@ class FileState:
 
 
 @contextlib.contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``lock_path`` (created if missing); others wait."""
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[Path]:
     state_dir = folder / STATE_FOLDER
     state_dir.mkdir(exist_ok=True)
-    with (state_dir / LOCK_FILE).open("a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    with exclusive_lock(state_dir / LOCK_FILE):
         yield state_dir
 
 
