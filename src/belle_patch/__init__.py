@@ -1,21 +1,126 @@
-"""belle-patch: restore, create and verify XOR weight patches (BELLE / point-alpaca format)."""
+"""belle-patch: restore, create and verify XOR weight patches (BELLE / point-alpaca format).
+
+The jobs of the command line, as functions that never print and return frozen reports:
+
+    import belle_patch
+
+    report = belle_patch.decrypt("BELLE-LLaMA-13B-2M-enc/", key="consolidated.00.pth",
+                                 out="model/")
+    for failure in report.failed:
+        print(failure.path, failure.error)
+
+    checked = belle_patch.verify(["model/"])
+    assert checked.ok
+
+``decrypt``, ``encrypt`` and ``verify`` report each file's outcome; they raise
+:class:`BellePatchError` subclasses only when the job cannot start (usage errors).
+"""
 
 from __future__ import annotations
 
-from .errors import BellePatchError
-from .keystream import CHUNK_SIZE, KeySource
-from .restore import RestoreResult, restore_patch
-from .seal import SealResult, seal_file
+import importlib
+from typing import TYPE_CHECKING, Any, Dict
+
+if TYPE_CHECKING:
+    from .batch import FileFailure, Skipped
+    from .errors import (
+        BellePatchError,
+        ChecksumMismatch,
+        InputError,
+        KeyFileError,
+        ManifestError,
+        OutputError,
+        UsageError,
+    )
+    from .events import Progress, ProgressEvents
+    from .jobs.catalog import SampleRelease, key_needed, release, releases, sample_release
+    from .jobs.decrypt import DecryptReport, decrypt
+    from .jobs.encrypt import EncryptReport, encrypt
+    from .keystream import CHUNK_SIZE, KeySource
+    from .registry import Release, ReleaseFile
+    from .restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
+    from .seal import SealResult, seal_file
+
+# Imported on first use: the command line starts (and answers Ctrl-C) before numpy loads.
+_EXPORTS: Dict[str, str] = {
+    "FileFailure": ".batch",
+    "Skipped": ".batch",
+    "BellePatchError": ".errors",
+    "ChecksumMismatch": ".errors",
+    "InputError": ".errors",
+    "KeyFileError": ".errors",
+    "ManifestError": ".errors",
+    "OutputError": ".errors",
+    "UsageError": ".errors",
+    "Progress": ".events",
+    "ProgressEvents": ".events",
+    "SampleRelease": ".jobs.catalog",
+    "key_needed": ".jobs.catalog",
+    "release": ".jobs.catalog",
+    "releases": ".jobs.catalog",
+    "sample_release": ".jobs.catalog",
+    "DecryptReport": ".jobs.decrypt",
+    "decrypt": ".jobs.decrypt",
+    "EncryptReport": ".jobs.encrypt",
+    "encrypt": ".jobs.encrypt",
+    "CHUNK_SIZE": ".keystream",
+    "KeySource": ".keystream",
+    "Release": ".registry",
+    "ReleaseFile": ".registry",
+    "ALREADY_RESTORED": ".restore",
+    "RESTORED": ".restore",
+    "RestoreResult": ".restore",
+    "restore_patch": ".restore",
+    "SealResult": ".seal",
+    "seal_file": ".seal",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'belle_patch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALREADY_RESTORED",
     "CHUNK_SIZE",
+    "RESTORED",
     "BellePatchError",
+    "ChecksumMismatch",
+    "DecryptReport",
+    "EncryptReport",
+    "FileFailure",
+    "InputError",
+    "KeyFileError",
     "KeySource",
+    "ManifestError",
+    "OutputError",
+    "Progress",
+    "ProgressEvents",
+    "Release",
+    "ReleaseFile",
     "RestoreResult",
+    "SampleRelease",
     "SealResult",
+    "Skipped",
+    "UsageError",
     "__version__",
+    "decrypt",
+    "encrypt",
+    "key_needed",
+    "release",
+    "releases",
     "restore_patch",
+    "sample_release",
     "seal_file",
 ]

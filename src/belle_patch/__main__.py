@@ -1,3 +1,3 @@
-from .cli import main
+from belle_patch.entry import main
 
 main()

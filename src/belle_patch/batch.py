@@ -8,13 +8,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Generic, List, Optional, Protocol, Sequence, Set, TypeVar, Union
+from typing import Callable, Generic, List, Optional, Sequence, Set, TypeVar, Union
 
 from .engine import ProgressCallback
 from .errors import BellePatchError, InputError, UsageError
+from .events import Progress
 
 ResultT = TypeVar("ResultT")
-ResultT_contra = TypeVar("ResultT_contra", contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,6 @@ class BatchReport(Generic[ResultT]):
         return not self.failed and self.stopped is None
 
 
-class BatchObserver(Protocol[ResultT_contra]):
-    def file_started(self, path: Path, size: int) -> None: ...
-
-    def progress(self, nbytes: int) -> None: ...
-
-    def file_done(self, outcome: Union[ResultT_contra, FileFailure]) -> None: ...
-
-
 class Cancelled(Exception):
     """Raised inside a worker when the batch is stopping."""
 
@@ -62,16 +54,31 @@ class Cancelled(Exception):
 class Selection:
     files: List[Path]
     skipped: List[Skipped]
+    # Inputs that fail before any work: a link whose target is gone (an interrupted download).
+    failed: List[FileFailure] = field(default_factory=list)
+
+
+def _broken_link(path: Path) -> FileFailure:
+    return FileFailure(
+        path,
+        InputError(
+            "the file is a link to a file that does not exist",
+            path=path,
+            hint="the download was interrupted: download this file again",
+        ),
+    )
 
 
 def select_inputs(inputs: Sequence[Path], wanted: Callable[[Path], bool], what: str) -> Selection:
     """Expand folders (their direct entries) and order the files smallest first.
 
     A missing input is a usage error; entries of a folder that ``wanted`` rejects are
-    reported as skipped.
+    reported as skipped. A link to nothing that would have been an input (named like one)
+    is a failed file, never a silent skip.
     """
     files: List[Path] = []
     skipped: List[Skipped] = []
+    failed: List[FileFailure] = []
     for item in inputs:
         if item.is_dir():
             for entry in sorted(item.iterdir()):
@@ -79,16 +86,24 @@ def select_inputs(inputs: Sequence[Path], wanted: Callable[[Path], bool], what: 
                     files.append(entry)
                 elif entry.name.startswith(".belle-patch") or entry.name == ".git":
                     continue
+                elif entry.is_symlink() and not entry.exists() and wanted(entry):
+                    failed.append(_broken_link(entry))
                 else:
                     skipped.append(Skipped(entry, f"not {what}"))
         elif item.is_file():
             files.append(item)
-        elif item.exists() or item.is_symlink():
-            raise UsageError("not a regular file or folder", path=item)
+        elif item.is_symlink() and not item.exists():
+            failed.append(_broken_link(item))
+        elif item.exists():
+            raise UsageError(
+                "not a regular file or folder",
+                path=item,
+                hint="pass the downloaded files or the folder that holds them",
+            )
         else:
             raise UsageError("no such file or folder", path=item)
     unique = list(dict.fromkeys(files))
-    return Selection(sorted(unique, key=_size_or_zero), skipped)
+    return Selection(sorted(unique, key=_size_or_zero), skipped, failed)
 
 
 def _size_or_zero(path: Path) -> int:
@@ -105,7 +120,7 @@ StopRule = Callable[[BellePatchError, int], Optional[BellePatchError]]
 def run_batch(
     files: Sequence[Path],
     action: Action[ResultT],
-    observer: BatchObserver[ResultT],
+    observer: Progress,
     *,
     jobs: int = 1,
     stop_rule: Optional[StopRule] = None,
@@ -125,7 +140,7 @@ def run_batch(
         def progress(nbytes: int) -> None:
             if cancel.is_set():
                 raise Cancelled
-            observer.progress(nbytes)
+            observer.advanced(nbytes)
 
         observer.file_started(path, _size_or_zero(path))
         outcome: Union[ResultT, FileFailure]
@@ -184,7 +199,21 @@ def _run_parallel(
             cancel.set()
 
 
+# Each file in flight holds its own ring of buffers (up to about 90 MiB when encrypting
+# with the lists); more files at once than this only adds memory, not speed.
+MAX_FILES_AT_ONCE = 4
+
+
+def available_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
 def default_jobs() -> int:
     """One file at a time uses about two cores (read+XOR, hashes and write overlap)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) // 2)
+    return max(1, available_cores() // 2)
+
+
+def files_at_once(jobs: Optional[int]) -> int:
+    """How many files a batch works on at once: ``jobs`` (default: half the cores), capped."""
+    return max(1, min(jobs or default_jobs(), MAX_FILES_AT_ONCE))

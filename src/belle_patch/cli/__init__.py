@@ -1,20 +1,19 @@
-"""The command line: parse, call the core, render results, map errors to exit codes.
+"""The command line: parse, call the jobs, render their reports, map errors to exit codes.
 
 Exit codes: 0 everything restored or verified, 1 a file failed, 2 usage error,
-130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+130 interrupted (Ctrl-C), 141 standard output closed early (a pipe), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
+import sys
 import traceback
-from types import FrameType
-from typing import Any, NoReturn, Optional
+from typing import Any, List
 
 import click
 
-from belle_patch import __version__
 from belle_patch.errors import BellePatchError
 
 from .demo import demo
@@ -23,17 +22,45 @@ from .restore import decrypt, encrypt
 from .verify import verify
 
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
 EXIT_TERMINATED = 143
 DEBUG_VARIABLE = "BELLE_PATCH_DEBUG"
 _CLEANED = "no partial file was left under a final name"
+_JSON_WANTED = "belle_patch.json"
 
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so every ``finally`` cleans up."""
 
 
+def silence_stdout() -> None:
+    """After the reader of a pipe went away: later writes (and the exit flush) go nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _version() -> str:
+    from belle_patch import __version__
+
+    return __version__
+
+
 class BellePatchGroup(click.Group):
     """Turns the project's errors and signals into one line and an exit code."""
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        options = args[: args.index("--")] if "--" in args else args
+        ctx.meta[_JSON_WANTED] = "--json" in options
+        return super().parse_args(ctx, args)
+
+    def _json_error(self, ctx: click.Context, message: str, exit_code: int) -> None:
+        if ctx.meta.get(_JSON_WANTED):
+            document = {"ok": False, "error": message, "exit_code": exit_code}
+            click.echo(json.dumps(document, indent=2))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -41,8 +68,15 @@ class BellePatchGroup(click.Group):
         except BellePatchError as exc:
             if os.environ.get(DEBUG_VARIABLE):
                 traceback.print_exc()
+            self._json_error(ctx, str(exc), exc.exit_code)
             click.echo(f"belle-patch: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            self._json_error(ctx, exc.format_message(), exc.exit_code)
+            raise
+        except BrokenPipeError:
+            silence_stdout()
+            ctx.exit(EXIT_PIPE_CLOSED)
         except KeyboardInterrupt:
             click.echo(f"belle-patch: interrupted; {_CLEANED}", err=True)
             ctx.exit(EXIT_INTERRUPTED)
@@ -51,12 +85,8 @@ class BellePatchGroup(click.Group):
             ctx.exit(EXIT_TERMINATED)
 
 
-def _on_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
-    raise Terminated
-
-
 @click.group(cls=BellePatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="belle-patch")
+@click.version_option(package_name="belle-patch", prog_name="belle-patch", version=_version())
 def cli() -> None:
     """Restore, create and verify XOR weight patches (BELLE / point-alpaca format).
 
@@ -74,6 +104,19 @@ for _command in (decrypt, encrypt, verify, releases, demo):
     cli.add_command(_command)
 
 
+def run() -> None:
+    """Run the command line; the caller has set up signals (see belle_patch.entry)."""
+    try:
+        cli(prog_name="belle-patch")
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()
+            sys.exit(EXIT_PIPE_CLOSED)
+
+
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    cli(prog_name="belle-patch")
+    from belle_patch.entry import main as entry_main
+
+    entry_main()

@@ -1,25 +1,23 @@
-"""Pieces shared by the commands: argument forms, output folder checks, batch rendering."""
+"""Pieces shared by the commands: argument forms, options, progress, the summary line."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import click
 
-from belle_patch.batch import BatchReport, FileFailure, Selection, StopRule, default_jobs, run_batch
-from belle_patch.engine import ProgressCallback
-from belle_patch.errors import OutputError, UsageError
-from belle_patch.progress import BarObserver
-from belle_patch.staging import StagedFile, remove_stale_temporaries
+from belle_patch import FileFailure
+from belle_patch.progress import BarProgress
 from belle_patch.units import format_bytes, format_rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 PATH = click.Path(path_type=Path)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
+PATCH_SUFFIX = ".enc"
 
 
 def jobs_option(what: str, default: str) -> Callable[[F], F]:
@@ -36,15 +34,41 @@ def echo_error(message: object) -> None:
     click.echo(f"belle-patch: error: {message}", err=True)
 
 
+def _looks_like_a_patch(path: Path) -> bool:
+    return path.name.endswith(PATCH_SUFFIX)
+
+
 def positional_key_and_out(
     inputs: Tuple[Path, ...], key: Optional[Path], out: Optional[Path], command: str
 ) -> Tuple[List[Path], Path, Path]:
-    """Accept the publishers' form ``INPUT... KEY OUTDIR`` as well as ``--key``/``--out``."""
+    """Accept the publishers' form ``INPUT... KEY OUTDIR`` as well as ``--key``/``--out``.
+
+    What the positional form takes for the key or the folder is checked here, where the
+    argument it came from is known: a patch there means the options were forgotten.
+    """
     items = list(inputs)
-    if key is None and out is None and len(items) >= 3:
+    form = f"belle-patch {command} INPUT... --key consolidated.00.pth --out DIR"
+    taken_out = key is None and out is None and len(items) >= 3
+    if taken_out:
         out = items.pop()
-    if key is None and out is not None and len(items) >= 2:
+    taken_key = key is None and out is not None and len(items) >= 2
+    if taken_key:
         key = items.pop()
+    if taken_key and key is not None and _looks_like_a_patch(key):
+        raise click.UsageError(
+            f"{key} was taken for the key (the form INPUT... KEY OUTDIR), but it is a patch; "
+            f"pass the key and the folder as options: {form}"
+        )
+    if taken_out and out is not None and _looks_like_a_patch(out):
+        raise click.UsageError(
+            f"{out} was taken for the output folder (the form INPUT... KEY OUTDIR), but it "
+            f"is a patch; pass the key and the folder as options: {form}"
+        )
+    if key is None and out is None and len(items) == 2:
+        raise click.UsageError(
+            f"missing the output folder: {items[1]} would be the key; give --out DIR, "
+            f"or the form {command} INPUT... KEY OUTDIR"
+        )
     if key is None:
         raise click.UsageError(
             f"missing --key KEY (or use the form: {command} INPUT... KEY OUTDIR)"
@@ -54,66 +78,24 @@ def positional_key_and_out(
     return items, key, out
 
 
-def prepare_out_dir(out: Path, *, quiet: bool) -> None:
-    """Create the output folder, clear what killed runs left, prove it takes files."""
-    if out.exists() and not out.is_dir():
-        raise UsageError("the output path exists and is not a folder", path=out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the output folder: {exc.strerror}",
-            path=out,
-            hint="choose a folder you can write to with --out",
-        ) from None
-    for stale in remove_stale_temporaries(out):
-        if not quiet:
-            click.echo(f"note: removed {stale.name}, left by a run that was killed", err=True)
-    StagedFile(out, "write-test").discard()
-
-
-def run_with_progress(
-    selection: Selection,
-    action: Callable[[Path, ProgressCallback], Any],
-    *,
-    jobs: Optional[int],
-    quiet: bool,
-    as_json: bool,
-    render: Callable[[Any], str],
-    stop_rule: Optional[StopRule],
-    label: Callable[[Path], str] = lambda path: path.name,
-) -> BatchReport[Any]:
-    """Run a batch with tqdm bars on stderr and a line per finished file."""
-    worker_count = jobs or default_jobs()
-    total = sum(path.stat().st_size for path in selection.files)
+def bar_progress(render: Callable[[Any], str], *, quiet: bool, as_json: bool) -> BarProgress:
+    """Bars and notes on stderr, a line per finished file on stdout, errors always."""
     show_lines = not quiet and not as_json
+    progress: BarProgress
 
-    def on_done(outcome: Any) -> None:
+    def on_done(outcome: object) -> None:
         if isinstance(outcome, FileFailure):
-            observer.write(f"belle-patch: error: {outcome.error}", err=True)
+            progress.write(f"belle-patch: error: {outcome.error}", err=True)
         elif show_lines:
-            observer.write(render(outcome), err=False)
+            progress.write(render(outcome), err=False)
 
-    observer: BarObserver[Any] = BarObserver(
-        total, on_done, enabled=show_lines, per_file=worker_count == 1, label=label
-    )
-    try:
-        if show_lines:
-            for skipped in selection.skipped:
-                observer.write(f"note: skipping {skipped.path.name}: {skipped.reason}", err=True)
-        if not selection.files:
-            raise UsageError("nothing to do: no input file was found")
-        report = run_batch(
-            selection.files, action, observer, jobs=worker_count, stop_rule=stop_rule
-        )
-    finally:
-        observer.close()
-    report.skipped.extend(selection.skipped)
-    return report
+    progress = BarProgress(on_done, enabled=show_lines, show_notes=show_lines)
+    return progress
 
 
 def finish_batch(
-    report: BatchReport[Any],
+    report: Any,
+    done: Sequence[Any],
     verb: str,
     *,
     quiet: bool,
@@ -122,19 +104,20 @@ def finish_batch(
     extra_json: Optional[Dict[str, Any]] = None,
 ) -> None:
     """Print the summary (or the JSON report) and exit 1 if anything failed."""
-    if report.stopped is not None:
-        echo_error(report.stopped)
-    fresh = [r for r in report.done if getattr(r, "status", verb) == verb]
-    kept = len(report.done) - len(fresh)
+    stopped = getattr(report, "stopped", None)
+    if stopped is not None:
+        echo_error(stopped)
+    fresh = [r for r in done if getattr(r, "status", verb) == verb]
+    kept = len(done) - len(fresh)
     size = sum(r.size for r in fresh)
     if as_json:
         document = {
             "ok": report.ok,
             **(extra_json or {}),
-            verb: [to_json(r) for r in report.done],
+            verb: [to_json(r) for r in done],
             "failed": [{"path": str(f.path), "error": str(f.error)} for f in report.failed],
             "skipped": [{"path": str(s.path), "reason": s.reason} for s in report.skipped],
-            "stopped": str(report.stopped) if report.stopped else None,
+            "stopped": str(stopped) if stopped else None,
             "bytes": size,
             "seconds": round(report.seconds, 3),
         }

@@ -8,7 +8,7 @@ from typing import Optional
 
 import click
 
-from belle_patch.sample import sample_release
+from belle_patch import sample_release
 from belle_patch.units import format_bytes
 
 from .common import PATH
@@ -16,7 +16,7 @@ from .restore import decrypt
 from .verify import verify
 
 
-@click.command()
+@click.command(short_help="Restore and verify the small sample release.")
 @click.option("--out", "-o", type=PATH, help="Keep the restored sample in this folder.")
 @click.pass_context
 def demo(ctx: click.Context, out: Optional[Path]) -> None:

@@ -7,7 +7,8 @@ from typing import Any, Dict
 
 import click
 
-from belle_patch.registry import Release, bundled_releases, key_description
+import belle_patch
+from belle_patch import Release, key_needed
 
 
 def _release_json(release: Release) -> Dict[str, Any]:
@@ -17,7 +18,7 @@ def _release_json(release: Release) -> Dict[str, Any]:
         "publisher": release.publisher,
         "format": release.format,
         "key": release.key.needs,
-        "key_description": key_description(release.key.needs),
+        "key_description": key_needed(release),
         "key_certainty": release.key.certainty,
         "key_candidates": list(release.key.candidates),
         "complete": release.complete,
@@ -39,7 +40,7 @@ def _release_json(release: Release) -> Dict[str, Any]:
     }
 
 
-@click.command()
+@click.command(short_help="List the bundled releases, their lists and keys.")
 @click.option("--json", "as_json", is_flag=True, help="Print the releases as a JSON array.")
 def releases(as_json: bool) -> None:
     """List the releases whose MD5 lists and keys are bundled with belle-patch.
@@ -49,14 +50,14 @@ def releases(as_json: bool) -> None:
       belle-patch releases --json
     """
     if as_json:
-        click.echo(json.dumps([_release_json(r) for r in bundled_releases()], indent=2))
+        click.echo(json.dumps([_release_json(r) for r in belle_patch.releases()], indent=2))
         return
-    for release in bundled_releases():
+    for release in belle_patch.releases():
         restored = sum(1 for f in release.files if f.md5)
         downloads = sum(1 for f in release.files if f.enc_md5)
         lists = "complete" if release.complete else "incomplete"
         click.echo(f"{release.id}  ({release.name})")
-        click.echo(f"    key: {key_description(release.key.needs)} [{release.key.certainty}]")
+        click.echo(f"    key: {key_needed(release)} [{release.key.certainty}]")
         if release.headerless:
             click.echo("    format: header-less patches, verified by MD5 only")
         click.echo(

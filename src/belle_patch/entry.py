@@ -1,0 +1,48 @@
+"""The ``belle-patch`` program: signals first, then the command line.
+
+Kept free of heavy imports so that Ctrl-C or SIGTERM during start-up still ends in one
+line and the usual exit code, not a traceback.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import NoReturn, Optional
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class _TerminatedEarly(BaseException):
+    pass
+
+
+def _early_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
+    raise _TerminatedEarly
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _early_sigterm)
+    try:
+        from belle_patch import cli
+    except KeyboardInterrupt:
+        sys.stderr.write("belle-patch: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except _TerminatedEarly:
+        sys.stderr.write("belle-patch: terminated\n")
+        sys.exit(EXIT_TERMINATED)
+
+    def on_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
+        raise cli.Terminated
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        cli.run()
+    except KeyboardInterrupt:
+        sys.stderr.write("belle-patch: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except cli.Terminated:
+        sys.stderr.write("belle-patch: terminated\n")
+        sys.exit(EXIT_TERMINATED)

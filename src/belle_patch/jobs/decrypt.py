@@ -1,0 +1,237 @@
+"""Restore a release: choose the inputs, recognise the release, check the key, restore
+smallest first, stop when the key is wrong, report every file."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from belle_patch.batch import FileFailure, Skipped, select_inputs
+from belle_patch.engine import ProgressCallback
+from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
+from belle_patch.events import Progress, ProgressEvents
+from belle_patch.expectations import Expectations, load_manifest_file
+from belle_patch.guards import check_free_space
+from belle_patch.hashing import MD5, SHA256
+from belle_patch.keycheck import check_key_fits, identify_key
+from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
+from belle_patch.registry import find_release, key_description, releases_by_patch_names
+from belle_patch.restore import (
+    RESTORED,
+    DownloadDamaged,
+    KeyMismatch,
+    ListMismatch,
+    RestoreOptions,
+    RestoreResult,
+    restore_patch,
+)
+
+from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
+
+
+@dataclass(frozen=True)
+class DecryptReport:
+    """What a decrypt did, file by file.
+
+    ``restored`` holds the files now under their final names, each with its ``status``
+    ("restored", or "already restored" for an output that verified and was left as is);
+    ``failed`` the inputs that gave no verified output, with the error saying why;
+    ``skipped`` the folder entries that are not patches. ``stopped`` is set when the
+    batch stopped early (a key that does not fit the release).
+    """
+
+    out: Path
+    release: Optional[str]  # the release id whose lists were used, if any
+    release_name: Optional[str]
+    release_source: str  # "given", "recognised from the file names" or ""
+    key: str  # what the key file was recognised as
+    restored: Tuple[RestoreResult, ...]
+    failed: Tuple[FileFailure, ...]
+    skipped: Tuple[Skipped, ...]
+    stopped: Optional[BellePatchError]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every input gave a verified output and the batch ran to its end."""
+        return not self.failed and self.stopped is None
+
+    @property
+    def new_files(self) -> Tuple[RestoreResult, ...]:
+        """The outputs this run wrote (not those that were already there)."""
+        return tuple(r for r in self.restored if r.status == RESTORED)
+
+
+def _is_patch(path: Path) -> bool:
+    return path.name.endswith(PATCH_SUFFIX)
+
+
+def key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError]:
+    """Stop the batch when the key is what failed.
+
+    Files go smallest first, and a larger file covers every key byte a smaller one does:
+    once a file fails because of the key, every later file fails too. That is certain when
+    the download is intact (KeyMismatch), and the likely cause when the very first file
+    fails; a damaged download only costs its own file.
+    """
+    if not isinstance(error, ChecksumMismatch) or isinstance(
+        error, (DownloadDamaged, ListMismatch)
+    ):
+        return None
+    if error.algorithm not in (SHA256, MD5):
+        return None
+    if isinstance(error, KeyMismatch):
+        why = "its download is intact, so no larger file can restore with this key either"
+    elif done == 0:
+        why = "the first (smallest) file did not restore"
+    else:
+        return None
+    return BellePatchError(
+        f"the key does not fit this release: {why}; the batch stopped",
+        path=error.path,
+        hint="check that --key is the original LLaMA-1 consolidated.00.pth the release needs "
+        "(a key that only starts like it restores the small files, not the weights)",
+    )
+
+
+def _expectations(
+    manifest: Optional[PathInput], release: Optional[str], patches: List[Path]
+) -> Tuple[Optional[Expectations], str]:
+    """From the manifest, the release, or the release the patch names belong to."""
+    if manifest is not None and release is not None:
+        raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
+    if manifest is not None:
+        return load_manifest_file(Path(manifest)), "given"
+    if release is not None:
+        return Expectations.from_release(find_release(release)), "given"
+    found = releases_by_patch_names(p.name for p in patches)
+    if len(found) == 1:
+        return Expectations.from_release(found[0]), "recognised from the file names"
+    return None, ""
+
+
+def _refuse_two_patches_for_one_name(patches: List[Path]) -> None:
+    seen: Dict[str, Path] = {}
+    for patch in patches:
+        try:
+            name = parse_patch_name(patch.name).restored_name
+        except BellePatchError:
+            continue
+        if name in seen:
+            raise UsageError(
+                f"two patches restore to the same file {name}: {seen[name]} and {patch}",
+                hint="pass only one patch for each file",
+            )
+        seen[name] = patch
+
+
+def _bytes_to_write(patches: List[Path], out_dir: Path) -> int:
+    """What the batch adds to the output folder: outputs that are not there yet."""
+    total = 0
+    for patch in patches:
+        try:
+            restored = out_dir / parse_patch_name(patch.name).restored_name
+        except BellePatchError:
+            continue
+        if not restored.exists():
+            total += max(0, patch.stat().st_size - HEADER_SIZE)
+    return total
+
+
+def decrypt(
+    inputs: PathInputs,
+    *,
+    key: PathInput,
+    out: PathInput,
+    manifest: Optional[PathInput] = None,
+    release: Optional[str] = None,
+    force: bool = False,
+    check_key: bool = False,
+    check_downloads: bool = False,
+    compute_md5: bool = True,
+    space_check: bool = True,
+    jobs: Optional[int] = None,
+    progress: Optional[Progress] = None,
+) -> DecryptReport:
+    """Restore patch files (``<name>.<sha256>.enc``) into ``out`` with the LLaMA ``key``.
+
+    ``inputs`` is a patch, a folder of patches (its other entries are skipped), or a list
+    of them. Every restored file is verified before it appears under its final name in
+    ``out`` (created if missing): its SHA-256 against the patch header, and its MD5
+    against the release's list when one is known. The list comes from ``manifest`` (an
+    md5sum-style list or a belle-patch JSON manifest), from ``release`` (a bundled release
+    id or name, see :func:`belle_patch.releases`), or from the bundled release the patch
+    names belong to. Files run smallest first; when the smallest one fails because of the
+    key, or any file fails while its download is intact, the batch stops there.
+
+    Options: ``force`` replaces existing outputs that do not verify (they are otherwise
+    left untouched and reported as failed); ``check_key`` identifies the key by its full
+    MD5 first; ``check_downloads`` also checks every patch against the release's download
+    MD5s; ``compute_md5=False`` skips the MD5 when no list asks for it; ``space_check``
+    refuses a batch that cannot fit; ``jobs`` is how many files run at once (default: half
+    the cores, at most 4). ``progress`` receives notes, bytes and per-file outcomes (see
+    :class:`belle_patch.ProgressEvents`).
+
+    Returns a :class:`DecryptReport`; a file that fails is in ``report.failed``, not
+    raised. Raises :class:`belle_patch.UsageError` (or a subclass) when the job cannot
+    start: no such input, no usable key, an unreadable list, a key known not to fit the
+    release, an output path that is not a folder; :class:`belle_patch.OutputError` when the
+    output folder cannot be created or has too little space. Never prints.
+    """
+    started = time.monotonic()
+    events = progress or ProgressEvents()
+    out_dir = Path(out)
+    key_source = open_key(key)
+    selection = select_inputs(as_paths(inputs), _is_patch, "a patch (.enc) file")
+    _refuse_two_patches_for_one_name(selection.files)
+    expected, how = _expectations(manifest, release, selection.files)
+    known = expected.release if expected else None
+    if known is not None:
+        events.note(f"release: {known.name} ({how})")
+    identity = identify_key(key_source, full_hash=check_key)
+    if known is not None:
+        check_key_fits(identity, known, key_path=str(key_source.path))
+    if check_key or identity.key is not None:
+        events.note(f"key: {identity.describe()}")
+    key_hint = key_description(known.key.needs) if known else ""
+
+    def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
+        restored_name = parse_patch_name(path.name).restored_name
+        options = RestoreOptions(
+            expected_md5=expected.restored.get(restored_name) if expected else None,
+            expected_enc_md5=expected.downloads.get(path.name) if expected else None,
+            headerless=bool(expected and path.name in expected.headerless),
+            compute_md5=compute_md5,
+            check_download=check_downloads,
+            force=force,
+            key_hint=key_hint,
+        )
+        return restore_patch(path, key_source, out_dir, options, on_progress=on_progress)
+
+    with output_folder(out_dir, events) as keep:
+        if space_check:
+            check_free_space(out_dir, _bytes_to_write(selection.files, out_dir))
+        batch = run_files(
+            selection,
+            restore,
+            events,
+            jobs=jobs,
+            what="input file",
+            stop_rule=key_stop_rule,
+        )
+        if batch.done:
+            keep()
+    return DecryptReport(
+        out=out_dir,
+        release=known.id if known else None,
+        release_name=known.name if known else None,
+        release_source=how,
+        key=identity.describe(),
+        restored=tuple(batch.done),
+        failed=tuple(batch.failed),
+        skipped=tuple(batch.skipped),
+        stopped=batch.stopped,
+        seconds=time.monotonic() - started,
+    )

@@ -1,0 +1,149 @@
+"""Create a release: a patch per file, and the lists a publisher puts on the model card."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from belle_patch.batch import FileFailure, Skipped, select_inputs
+from belle_patch.engine import ProgressCallback
+from belle_patch.errors import BellePatchError, UsageError
+from belle_patch.events import Progress, ProgressEvents
+from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
+from belle_patch.publish import DOWNLOADS_LIST, JSON_MANIFEST, RESTORED_LIST, write_release_lists
+from belle_patch.seal import SealResult, seal_file
+
+from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
+
+LIST_NAMES = (DOWNLOADS_LIST, RESTORED_LIST, JSON_MANIFEST)
+
+
+@dataclass(frozen=True)
+class EncryptReport:
+    """What an encrypt wrote: ``encrypted`` holds a result per patch under its final name,
+    ``failed`` the inputs that gave none, ``lists`` the MD5 lists and manifest written."""
+
+    out: Path
+    encrypted: Tuple[SealResult, ...]
+    failed: Tuple[FileFailure, ...]
+    skipped: Tuple[Skipped, ...]
+    lists: Tuple[Path, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every input gave a patch (and the lists, when asked for, were written)."""
+        return not self.failed
+
+
+def _is_plain_file(path: Path) -> bool:
+    return not path.name.startswith(".") and not path.name.endswith(PATCH_SUFFIX)
+
+
+def _without_own_outputs(sources: List[Path], out_dir: Path) -> List[Path]:
+    """The lists a previous encrypt wrote into the output folder are not inputs."""
+    try:
+        out_resolved = out_dir.resolve()
+    except OSError:
+        return sources
+    return [s for s in sources if not (s.name in LIST_NAMES and s.parent.resolve() == out_resolved)]
+
+
+def _refuse_same_names(sources: List[Path]) -> None:
+    seen: Dict[str, Path] = {}
+    for source in sources:
+        if source.name in seen:
+            raise UsageError(
+                f"two inputs have the same name {source.name}: {seen[source.name]} and {source}",
+                hint="a release holds one file of each name: pass only one of them",
+            )
+        seen[source.name] = source
+
+
+def _refuse_overwrites(sources: List[Path], out_dir: Path, lists: bool) -> None:
+    """Files of a release already in the output folder are the user's: keep them."""
+    in_the_way: List[str] = []
+    if out_dir.is_dir():
+        names = {source.name for source in sources}
+        for entry in sorted(out_dir.iterdir()):
+            if lists and entry.name in LIST_NAMES:
+                in_the_way.append(entry.name)
+                continue
+            try:
+                restored = parse_patch_name(entry.name).restored_name
+            except BellePatchError:
+                continue
+            if restored in names:
+                in_the_way.append(entry.name)
+    if in_the_way:
+        shown = ", ".join(in_the_way[:3]) + (" ..." if len(in_the_way) > 3 else "")
+        raise UsageError(
+            f"the output folder already holds {shown}, which this run would replace",
+            path=out_dir,
+            hint="choose another folder with --out, or pass --force to replace them",
+        )
+
+
+def encrypt(
+    inputs: PathInputs,
+    *,
+    key: PathInput,
+    out: PathInput,
+    name: Optional[str] = None,
+    lists: bool = True,
+    force: bool = False,
+    jobs: Optional[int] = None,
+    progress: Optional[Progress] = None,
+) -> EncryptReport:
+    """Create ``<name>.<sha256>.enc`` patches in ``out`` from fine-tuned files or folders.
+
+    ``inputs`` is a file, a folder (its visible files that are not patches), or a list of
+    them; ``key`` the original LLaMA ``consolidated.00.pth``. Each patch is written under
+    a temporary name and appears under its final name only when complete and synced.
+
+    With ``lists`` (the default), each file is read twice (the download MD5 starts with
+    the SHA-256 header, known only after a first pass), and ``out`` also receives
+    md5sums-enc.txt (MD5s of the patches), md5sums.txt (MD5s of the restored files), both
+    accepted by ``md5sum -c``, and manifest.json (for decrypt and verify ``manifest=``),
+    named ``name`` (default: the output folder's name). ``lists=False`` writes only the
+    patches, in one pass.
+
+    Patches or lists already in ``out`` that this run would replace are refused unless
+    ``force``; two inputs with the same name are refused. ``jobs`` is how many files run
+    at once (default: half the cores, at most 4); ``progress`` receives notes, bytes and
+    per-file outcomes.
+
+    Returns an :class:`EncryptReport` (a file that fails is in ``report.failed``); raises
+    :class:`belle_patch.UsageError` when the job cannot start. Never prints.
+    """
+    started = time.monotonic()
+    events = progress or ProgressEvents()
+    out_dir = Path(out)
+    key_source = open_key(key)
+    selection = select_inputs(as_paths(inputs), _is_plain_file, "a file to encrypt")
+    selection.files[:] = _without_own_outputs(selection.files, out_dir)
+    _refuse_same_names(selection.files)
+    if not force:
+        _refuse_overwrites(selection.files, out_dir, lists)
+
+    def seal(path: Path, on_progress: ProgressCallback) -> SealResult:
+        return seal_file(path, key_source, out_dir, download_md5=lists, on_progress=on_progress)
+
+    written: List[Path] = []
+    with output_folder(out_dir, events) as keep:
+        batch = run_files(selection, seal, events, jobs=jobs, what="input file")
+        if batch.done:
+            keep()
+        if lists and batch.done:
+            release_name = name or out_dir.resolve().name
+            written = write_release_lists(out_dir, release_name, batch.done)
+    return EncryptReport(
+        out=out_dir,
+        encrypted=tuple(batch.done),
+        failed=tuple(batch.failed),
+        skipped=tuple(batch.skipped),
+        lists=tuple(written),
+        seconds=time.monotonic() - started,
+    )
