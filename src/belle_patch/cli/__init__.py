@@ -114,9 +114,3 @@ def run() -> None:
         except BrokenPipeError:
             silence_stdout()
             sys.exit(EXIT_PIPE_CLOSED)
-
-
-def main() -> None:
-    from belle_patch.entry import main as entry_main
-
-    entry_main()

@@ -115,8 +115,9 @@ def encrypt(
     at once (default: half the cores, at most 4); ``progress`` receives notes, bytes and
     per-file outcomes.
 
-    Returns an :class:`EncryptReport` (a file that fails is in ``report.failed``); raises
-    :class:`belle_patch.UsageError` when the job cannot start. Never prints.
+    Returns an :class:`EncryptReport`; a file that fails is in ``report.failed``, not
+    raised. Raises :class:`belle_patch.UsageError` (or a subclass) when the job cannot
+    start: no such input, no usable key, outputs in the way. Never prints.
     """
     started = time.monotonic()
     events = progress or ProgressEvents()
