@@ -149,7 +149,7 @@ def test_encrypt_refuses_to_replace_a_release_in_the_folder(tmp_path: Path) -> N
     enc = tmp_path / "enc"
     enc.mkdir()
     (enc / "md5sums.txt").write_text("my own list\n")
-    with pytest.raises(belle_patch.UsageError, match="already holds md5sums.txt"):
+    with pytest.raises(belle_patch.UsageError, match=r"already holds md5sums\.txt"):
         belle_patch.encrypt(model, key=key, out=enc)
     assert (enc / "md5sums.txt").read_text() == "my own list\n"
     assert final_names(enc) == ["md5sums.txt"]
