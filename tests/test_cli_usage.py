@@ -256,9 +256,12 @@ def test_top_level_help_does_not_cut_summaries() -> None:
 
 
 def test_decrypt_usage_shows_the_positional_form() -> None:
+    from belle_patch.cli.restore import decrypt
+
     result = run("decrypt", "--help")
-    assert "INPUT... [KEY OUTDIR]" in result.stdout
-    assert "belle-patch releases" in result.stdout
+    assert "INPUT... [KEY OUTDIR]" in result.stdout.splitlines()[0]
+    release_help = [p.help for p in decrypt.params if p.name == "release_name"]
+    assert release_help and "belle-patch releases" in str(release_help[0])
 
 
 def test_release_names_complete(monkeypatch: pytest.MonkeyPatch) -> None:
