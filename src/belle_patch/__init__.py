@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .errors import BellePatchError
+from .jobs.verify import VerifyReport, verify
 from .keystream import CHUNK_SIZE, KeySource
 from .restore import RestoreResult, restore_patch
 from .seal import SealResult, seal_file
@@ -15,7 +16,9 @@ __all__ = [
     "KeySource",
     "RestoreResult",
     "SealResult",
+    "VerifyReport",
     "__version__",
     "restore_patch",
     "seal_file",
+    "verify",
 ]
