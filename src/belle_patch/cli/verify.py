@@ -117,7 +117,7 @@ def _plural(count: int, noun: str) -> str:
 
 def _echo_warnings(report: VerifyReport) -> None:
     for line, problem in report.problems:
-        click.echo(f"belle-patch: {report.against}: {line}: {problem}", err=True)
+        click.echo(f"belle-patch: {printable(report.against)}: {line}: {problem}", err=True)
     mismatched = sum(1 for c in report.files if c.status == FAILED)
     unread = sum(1 for c in report.files if c.unread)
     count = report.problem_count
