@@ -58,8 +58,8 @@ class ChecksumList:
             line, problem = self.problems[0]
             raise ManifestError(problem, path=self.source, line=line)
         if self.failed:
-            name, (_, detail) = next(iter(self.failed.items()))
-            raise ManifestError(f"{printable(name)!r}: {detail}", path=self.source)
+            _, detail = next(iter(self.failed.values()))
+            raise ManifestError(printable(detail), path=self.source)
         if not self.entries:
             raise ManifestError("no checksum lines found", path=self.source)
 
@@ -130,7 +130,10 @@ class _Parser:
         result = self.result
         name = folder_relative_name(raw_name)
         if name is None:
-            detail = "refused: the name is outside the checked folder, so it was not read"
+            detail = (
+                f"line {number}: refusing the file name {raw_name!r}: it is outside the "
+                "checked folder, so it was not read"
+            )
             result.failed.setdefault(raw_name, (REFUSED, detail))
             return
         known = result.entries.get(name)
