@@ -67,7 +67,7 @@ def test_conflicting_duplicates_fail_and_agreeing_ones_do_not() -> None:
     parsed = parse_md5_list(f"{A}  config.json\n{B}  config.json\n{A}  x\n{A}  ./x\n")
     assert parsed.entries == {"x": A}
     assert parsed.failed == {
-        "config.json": ("FAILED", "listed with different MD5s on lines 1 and 2")
+        "config.json": ("FAILED", "listed again with a different MD5 on line 2")
     }
 
 

@@ -88,7 +88,6 @@ def folder_relative_name(raw: str) -> Optional[str]:
 class _Parser:
     def __init__(self, source: Optional[Path]) -> None:
         self.result = ChecksumList(source=source)
-        self.lines_where: Dict[str, int] = {}
 
     def feed(self, number: int, line: str) -> None:
         if line.endswith("\r"):
@@ -140,11 +139,9 @@ class _Parser:
         if known is None:
             if name not in result.failed:
                 result.entries[name] = md5
-                self.lines_where[name] = number
         elif known != md5:
-            first = self.lines_where[name]
             del result.entries[name]
-            detail = f"listed with different MD5s on lines {first} and {number}"
+            detail = f"listed again with a different MD5 on line {number}"
             result.failed[name] = (CONFLICT, detail)
 
 

@@ -99,6 +99,13 @@ def verify(
     remark, ``started`` once, ``file_started``/``advanced`` while hashing and
     ``file_done`` with each :class:`~belle_patch.filecheck.FileCheck`.
 
+    Returns a :class:`VerifyReport`: ``ok`` (every checked file matched, as ``md5sum -c``
+    decides), ``against`` and ``release`` (what was used), ``files`` (one ``FileCheck``
+    per listed name: ``name``, ``status`` of ``OK``, ``FAILED``, ``MISSING``,
+    ``UNREADABLE`` or ``REFUSED``, ``expected`` and ``actual`` MD5, ``method``, ``path``,
+    ``detail``), ``problems`` (malformed list lines), ``notes`` and ``unchecked`` (files
+    a release lists without an MD5). A damaged file is a ``FAILED`` entry, not an error.
+
     Raises :class:`belle_patch.errors.UsageError` (and its subclass ``ManifestError``)
     when a path does not exist, the list cannot be read or the release is unknown or
     cannot be told.
