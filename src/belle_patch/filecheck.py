@@ -349,7 +349,7 @@ def recorded_expectations(files: FileIndex) -> Optional[Expectations]:
                 sources.append(str(path.parent / state.STATE_FOLDER / state.STATE_FILE))
     if not recorded:
         return None
-    return Expectations(", ".join(sources) or "the recorded state", restored=recorded)
+    return Expectations(", ".join(dict.fromkeys(sources)), restored=recorded)
 
 
 def no_release_error() -> UsageError:
