@@ -185,8 +185,9 @@ def test_help_needs_no_readme() -> None:
 ALLOWED_CORE_IMPORTS = {
     "belle_patch",
     "belle_patch.errors",
-    "belle_patch.units",
+    "belle_patch.names",
     "belle_patch.progress",
+    "belle_patch.units",
 }
 
 

@@ -229,7 +229,7 @@ def test_closed_stdout_is_not_a_failed_file(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path: Path) -> None:
-    for delay in (0.05, 0.1, 0.15):
+    for delay in (0.08, 0.12, 0.2):
         process = subprocess.Popen(
             cli("releases"),
             stdout=subprocess.PIPE,

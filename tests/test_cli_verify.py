@@ -110,3 +110,11 @@ def test_agrees_with_md5sum(folder: Path, tmp_path: Path) -> None:
     # Names are printed as belle-patch looked them up: without the "./" prefix.
     assert ours.stdout == gnu.stdout.replace("./", "")
     assert ours.exit_code == gnu.returncode
+
+
+def test_q_is_short_for_quiet(folder: Path, tmp_path: Path) -> None:
+    sums = md5_list(folder, tmp_path, ["config.json", "pytorch_model.bin"])
+    (folder / "config.json").write_bytes(b"changed")
+    quiet = run("verify", folder, "-m", sums, "-q")
+    assert (quiet.exit_code, quiet.stdout) == (1, "config.json: FAILED\n")
+    assert "1 computed checksum did NOT match" in quiet.stderr

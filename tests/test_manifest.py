@@ -37,11 +37,22 @@ def test_file_names_with_spaces_and_dots() -> None:
     assert parsed.entries == {"my model.bin.index.json": A}
 
 
-@pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "sub/config.json", "..", "a\\b"])
-def test_names_that_leave_the_folder_are_refused(name: str) -> None:
+@pytest.mark.parametrize("name", ["../etc/passwd", "/etc/passwd", "..", "sub/../../x", "./.."])
+def test_names_that_leave_the_folder_are_failed_entries(name: str) -> None:
     parsed = parse_md5_list(f"{A}  config.json\n{B}  {name}\n")
     assert parsed.entries == {"config.json": A}
-    assert [line for line, _ in parsed.problems] == [2]
+    assert parsed.problems == []
+    assert list(parsed.failed) == [name]
+    assert parsed.failed[name][0] == "REFUSED"
+
+
+@pytest.mark.parametrize(
+    ("listed", "name"),
+    [("sub/config.json", "sub/config.json"), ("./original//a.bin", "original/a.bin"),
+     ("a\\b", "a\\b"), ("x.bin  ", "x.bin  ")],
+)  # fmt: skip
+def test_names_inside_the_folder_are_kept_as_md5sum_reads_them(listed: str, name: str) -> None:
+    assert parse_md5_list(f"{A}  {listed}\n").entries == {name: A}
 
 
 def test_malformed_lines_fail_with_the_line_number(tmp_path: Path) -> None:
@@ -52,11 +63,31 @@ def test_malformed_lines_fail_with_the_line_number(tmp_path: Path) -> None:
         parsed.raise_for_problems()
 
 
-def test_conflicting_duplicates_are_a_problem() -> None:
-    parsed = parse_md5_list(f"{A}  config.json\n{B}  config.json\n")
-    assert parsed.problems == [(2, "config.json is listed twice with different MD5s")]
+def test_conflicting_duplicates_fail_and_agreeing_ones_do_not() -> None:
+    parsed = parse_md5_list(f"{A}  config.json\n{B}  config.json\n{A}  x\n{A}  ./x\n")
+    assert parsed.entries == {"x": A}
+    assert parsed.failed == {
+        "config.json": ("FAILED", "listed again with a different MD5 on line 2")
+    }
+
+
+def test_escaped_lines_as_md5sum_writes_them() -> None:
+    text = f"\\{A}  new\\nline\\\\slash\n\\MD5 (cr\\r) = {B}\n\\{A}  bad\\x\n"
+    parsed = parse_md5_list(text)
+    assert parsed.entries == {"new\nline\\slash": A, "cr\r": B}
+    assert parsed.problems == [(3, "not a valid escaped file name")]
+
+
+def test_md5_r_form_without_type_marker() -> None:
+    assert parse_md5_list(f"{A} config.json\n{B}\tx.bin\n").entries == {
+        "config.json": A,
+        "x.bin": B,
+    }
 
 
 def test_written_lists_parse_back() -> None:
-    entries = {"config.json": A, "weights file.bin": B}
-    assert parse_md5_list(format_md5_list(entries)).entries == entries
+    entries = {"config.json": A, "weights file.bin": B, "a\nb\\c": A, "bad\udcffbyte": B}
+    text = format_md5_list(entries)
+    assert text.count("\n") == len(entries)
+    assert f"\\{A}  a\\nb\\\\c\n" in text
+    assert parse_md5_list(text).entries == entries

@@ -18,10 +18,11 @@ The jobs of the command line, as functions that never print and return frozen re
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict
-
+# Not typing.TYPE_CHECKING: importing typing costs start-up time before Ctrl-C is handled.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Dict
+
     from .batch import FileFailure, Skipped
     from .errors import (
         BellePatchError,
@@ -33,9 +34,11 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .events import Progress, ProgressEvents
+    from .filecheck import FAILED, MISSING, OK, REFUSED, UNREADABLE, FileCheck
     from .jobs.catalog import SampleRelease, key_needed, release, releases, sample_release
     from .jobs.decrypt import DecryptReport, decrypt
     from .jobs.encrypt import EncryptReport, encrypt
+    from .jobs.verify import VerifyReport, verify
     from .keystream import CHUNK_SIZE, KeySource
     from .registry import Release, ReleaseFile
     from .restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
@@ -63,6 +66,14 @@ _EXPORTS: Dict[str, str] = {
     "decrypt": ".jobs.decrypt",
     "EncryptReport": ".jobs.encrypt",
     "encrypt": ".jobs.encrypt",
+    "VerifyReport": ".jobs.verify",
+    "verify": ".jobs.verify",
+    "FileCheck": ".filecheck",
+    "OK": ".filecheck",
+    "FAILED": ".filecheck",
+    "MISSING": ".filecheck",
+    "REFUSED": ".filecheck",
+    "UNREADABLE": ".filecheck",
     "CHUNK_SIZE": ".keystream",
     "KeySource": ".keystream",
     "Release": ".registry",
@@ -80,6 +91,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'belle_patch' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
@@ -94,11 +107,17 @@ __version__ = "0.1.0"
 __all__ = [
     "ALREADY_RESTORED",
     "CHUNK_SIZE",
+    "FAILED",
+    "MISSING",
+    "OK",
+    "REFUSED",
     "RESTORED",
+    "UNREADABLE",
     "BellePatchError",
     "ChecksumMismatch",
     "DecryptReport",
     "EncryptReport",
+    "FileCheck",
     "FileFailure",
     "InputError",
     "KeyFileError",
@@ -114,6 +133,7 @@ __all__ = [
     "SealResult",
     "Skipped",
     "UsageError",
+    "VerifyReport",
     "__version__",
     "decrypt",
     "encrypt",
@@ -123,4 +143,5 @@ __all__ = [
     "restore_patch",
     "sample_release",
     "seal_file",
+    "verify",
 ]

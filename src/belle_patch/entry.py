@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
-from typing import NoReturn, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import NoReturn, Optional
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -23,16 +26,19 @@ def _early_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
     raise _TerminatedEarly
 
 
+def _stop(word: str, code: int) -> NoReturn:
+    sys.stderr.write(f"belle-patch: {word}\n")
+    sys.exit(code)
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, _early_sigterm)
     try:
         from belle_patch import cli
     except KeyboardInterrupt:
-        sys.stderr.write("belle-patch: interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        _stop("interrupted", EXIT_INTERRUPTED)
     except _TerminatedEarly:
-        sys.stderr.write("belle-patch: terminated\n")
-        sys.exit(EXIT_TERMINATED)
+        _stop("terminated", EXIT_TERMINATED)
 
     def on_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
         raise cli.Terminated
@@ -41,8 +47,6 @@ def main() -> None:
     try:
         cli.run()
     except KeyboardInterrupt:
-        sys.stderr.write("belle-patch: interrupted\n")
-        sys.exit(EXIT_INTERRUPTED)
+        _stop("interrupted", EXIT_INTERRUPTED)
     except cli.Terminated:
-        sys.stderr.write("belle-patch: terminated\n")
-        sys.exit(EXIT_TERMINATED)
+        _stop("terminated", EXIT_TERMINATED)

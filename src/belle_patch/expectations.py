@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Dict, FrozenSet, Optional, Tuple
 
 from .errors import ManifestError
-from .manifest import parse_md5_list, read_list_text
+from .manifest import MAX_LIST_BYTES, iter_list_lines, open_list, parse_md5_lines
+from .names import decode_line
 from .patchformat import PATCH_SUFFIX
 from .registry import Release, release_from_json
 
@@ -23,6 +24,8 @@ class Expectations:
     headerless: FrozenSet[str] = frozenset()
     release: Optional[Release] = None
     problems: Tuple[Tuple[int, str], ...] = ()
+    problem_count: int = 0
+    failed: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def from_release(cls, release: Release) -> Expectations:
@@ -52,18 +55,41 @@ def load_manifest_file(path: Path, *, strict: bool = True) -> Expectations:
     Malformed lines fail with their line number; with ``strict`` false they are returned in
     ``problems`` instead, as ``md5sum -c`` reports them.
     """
-    text = read_list_text(path)
-    if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ManifestError(f"not valid JSON ({exc})", path=path) from None
-        if not isinstance(data, dict):
-            raise ManifestError("not a belle-patch release manifest", path=path)
-        return Expectations.from_release(release_from_json(data, source=str(path)))
-    parsed = parse_md5_list(text, source=path)
+    with open_list(path) as source:
+        head = source.read(4096)
+        if head.lstrip()[:1] == b"{":
+            return _load_json(path, head + source.read(MAX_LIST_BYTES + 1 - len(head)))
+        source.seek(0)
+        parsed = parse_md5_lines(iter_list_lines(source, path), source=path)
     if strict:
         parsed.raise_for_problems()
     restored = {n: m for n, m in parsed.entries.items() if not n.endswith(PATCH_SUFFIX)}
     downloads = {n: m for n, m in parsed.entries.items() if n.endswith(PATCH_SUFFIX)}
-    return Expectations(str(path), restored, downloads, problems=tuple(parsed.problems))
+    return Expectations(
+        str(path),
+        restored,
+        downloads,
+        problems=tuple(parsed.problems),
+        problem_count=parsed.problem_count,
+        failed=dict(parsed.failed),
+    )
+
+
+_TOO_DEEP = "not a belle-patch release manifest (nested too deeply)"
+
+
+def _load_json(path: Path, raw: bytes) -> Expectations:
+    if len(raw) > MAX_LIST_BYTES:
+        raise ManifestError(f"larger than {MAX_LIST_BYTES // 2**20} MiB", path=path)
+    try:
+        data = json.loads(decode_line(raw))
+    except ValueError as exc:
+        raise ManifestError(f"not valid JSON ({exc})", path=path) from None
+    except RecursionError:
+        raise ManifestError(_TOO_DEEP, path=path) from None
+    if not isinstance(data, dict):
+        raise ManifestError("not a belle-patch release manifest", path=path)
+    try:
+        return Expectations.from_release(release_from_json(data, source=str(path)))
+    except RecursionError:
+        raise ManifestError(_TOO_DEEP, path=path) from None

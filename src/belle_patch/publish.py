@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .manifest import format_md5_list
+from .manifest import encode_md5_list
 from .registry import HEADER
 from .seal import SealResult
 from .staging import StagedFile
@@ -42,15 +42,17 @@ def release_manifest(name: str, results: Sequence[SealResult]) -> Dict[str, Any]
 def write_release_lists(out_dir: Path, name: str, results: Sequence[SealResult]) -> List[Path]:
     """Write the downloads' and the restored files' MD5 lists and the JSON manifest."""
     ordered = sorted(results, key=lambda r: r.source.name)
-    texts = {
-        DOWNLOADS_LIST: format_md5_list({r.output.name: r.enc_md5 for r in ordered if r.enc_md5}),
-        RESTORED_LIST: format_md5_list({r.source.name: r.md5 for r in ordered}),
-        JSON_MANIFEST: json.dumps(release_manifest(name, ordered), indent=1) + "\n",
+    # Names are data: escaped in the lists as md5sum does, undecodable bytes written back
+    # as they were (json.dumps escapes them as \udcXX, which reads back the same).
+    contents = {
+        DOWNLOADS_LIST: encode_md5_list({r.output.name: r.enc_md5 for r in ordered if r.enc_md5}),
+        RESTORED_LIST: encode_md5_list({r.source.name: r.md5 for r in ordered}),
+        JSON_MANIFEST: (json.dumps(release_manifest(name, ordered), indent=1) + "\n").encode(),
     }
     written = []
-    for file_name, text in texts.items():
+    for file_name, content in contents.items():
         with StagedFile(out_dir, file_name) as staged:
-            staged.write(memoryview(text.encode()))
+            staged.write(memoryview(content))
             staged.sync()
             written.append(staged.commit(file_name))
     return written

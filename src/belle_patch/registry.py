@@ -187,3 +187,13 @@ def _best_by(present: Set[str], names_of: Callable[[Release], Set[str]]) -> List
     scored = [(len(present & names_of(r)), r) for r in bundled_releases()]
     top = max((score for score, _ in scored), default=0)
     return [release for score, release in scored if top and score == top]
+
+
+def releases_sharing_restored_names(names: Iterable[str]) -> List[Release]:
+    """Releases listing at least one of these restored names, most names first."""
+    present = set(names)
+    scored = [
+        (len(present & ({f.name for f in r.files} | {n for n, _ in r.other_files})), r)
+        for r in bundled_releases()
+    ]
+    return [release for score, release in sorted(scored, key=lambda s: -s[0]) if score]

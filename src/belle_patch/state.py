@@ -85,3 +85,8 @@ def lookup(folder: Path, name: str) -> Optional[FileState]:
     if stat.st_size != entry.size or stat.st_mtime_ns != entry.mtime_ns:
         return None
     return entry
+
+
+def records(folder: Path) -> Dict[str, FileState]:
+    """Every record in the folder's state; {} when there is none or it cannot be read."""
+    return _read(folder / STATE_FOLDER)

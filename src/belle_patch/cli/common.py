@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import click
 
+import belle_patch
 from belle_patch import FileFailure
 from belle_patch.progress import BarProgress
 from belle_patch.units import format_bytes, format_rate
@@ -18,6 +19,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 PATH = click.Path(path_type=Path)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
 PATCH_SUFFIX = ".enc"
+
+
+def complete_release(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> List[click.shell_completion.CompletionItem]:
+    from click.shell_completion import CompletionItem
+
+    return [
+        CompletionItem(r.id, help=r.name)
+        for r in belle_patch.releases()
+        if r.id.startswith(incomplete) or r.name.lower().startswith(incomplete.lower())
+    ]
+
+
+RELEASE_OPTION = click.option(
+    "--release",
+    "release_name",
+    metavar="NAME",
+    shell_complete=complete_release,
+    help="Use this bundled release's lists (see belle-patch releases for the names).",
+)
 
 
 def jobs_option(what: str, default: str) -> Callable[[F], F]:

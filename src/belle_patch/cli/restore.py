@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import click
 
@@ -14,31 +14,11 @@ from belle_patch.units import format_bytes
 from .common import (
     JSON_OPTION,
     PATH,
+    RELEASE_OPTION,
     bar_progress,
     finish_batch,
     jobs_option,
     positional_key_and_out,
-)
-
-
-def complete_release(
-    ctx: click.Context, param: click.Parameter, incomplete: str
-) -> List[click.shell_completion.CompletionItem]:
-    from click.shell_completion import CompletionItem
-
-    return [
-        CompletionItem(r.id, help=r.name)
-        for r in belle_patch.releases()
-        if r.id.startswith(incomplete) or r.name.lower().startswith(incomplete.lower())
-    ]
-
-
-RELEASE_OPTION = click.option(
-    "--release",
-    "release_name",
-    metavar="NAME",
-    shell_complete=complete_release,
-    help="Use this bundled release's lists (names: belle-patch releases).",
 )
 
 

@@ -1,0 +1,390 @@
+"""Check files against MD5s, several files at once, and tell which release a folder holds.
+
+Files are looked up by their listed names: direct entries of the given folders, names in
+subfolders (``original/params.json``) inside them, or files given one by one. Only regular
+files are read; a FIFO, a device or a dangling link fails as unreadable without blocking.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import state
+from .engine import Consumer, ProgressCallback, pump
+from .errors import BellePatchError, UsageError
+from .expectations import Expectations
+from .hashing import MD5, XXH3_128, new_hasher
+from .keystream import CHUNK_SIZE
+from .registry import Release, releases_by_patch_names, releases_sharing_restored_names
+
+OK = "OK"
+FAILED = "FAILED"
+MISSING = "MISSING"
+UNREADABLE = "UNREADABLE"
+REFUSED = "REFUSED"
+
+NOT_REGULAR = "not a regular file"
+NO_SUCH_FILE = "No such file or directory"
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The verdict on one listed file.
+
+    ``status`` is ``OK``, ``FAILED`` (content differs, or the name is listed with different
+    MD5s), ``MISSING``, ``UNREADABLE`` (cannot be opened or read, or not a regular file) or
+    ``REFUSED`` (the name would leave the checked folder, so it was not read). ``method``
+    is the hash that decided: ``md5``, or ``xxh3_128`` against what belle-patch recorded
+    when it restored the file. ``detail`` says why a file failed, in one line.
+    """
+
+    name: str
+    status: str
+    expected: str
+    actual: Optional[str] = None
+    path: Optional[Path] = None
+    detail: str = ""
+    method: str = MD5
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    @property
+    def unread(self) -> bool:
+        """The file could not be compared at all (md5sum's "FAILED open or read")."""
+        return self.status in (MISSING, UNREADABLE, REFUSED)
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    """The files a check may look at: direct entries of folders, and files given one by one."""
+
+    folders: Tuple[Path, ...]
+    entries: Dict[str, Path] = field(default_factory=dict)
+
+    def find(self, name: str) -> Optional[Path]:
+        """The file a listed name stands for (it may not exist as a regular file)."""
+        found = self.entries.get(name)
+        if found is not None or "/" not in name:
+            return found
+        for folder in self.folders:
+            candidate = folder / name
+            if os.path.lexists(candidate):
+                return candidate
+        return None
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.find(name) is not None
+
+    def names(self) -> List[str]:
+        return list(self.entries)
+
+    def has_files(self) -> bool:
+        return any(not _is_folder(path) for path in self.entries.values())
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def index_files(paths: Sequence[Path]) -> FileIndex:
+    """Index ``paths``: folders by their direct entries, other paths by their own name."""
+    found: Dict[str, Path] = {}
+    folders: List[Path] = []
+    for path in paths:
+        if path.is_dir():
+            folders.append(path)
+            for entry in sorted(path.iterdir()):
+                if entry.name != state.STATE_FOLDER:
+                    found.setdefault(entry.name, entry)
+        elif os.path.lexists(path):
+            found.setdefault(path.name, path)
+        else:
+            raise UsageError("no such file or folder", path=path)
+    return FileIndex(tuple(folders), found)
+
+
+class NotRegularFile(OSError):
+    """The path is a FIFO, a device, a folder or a socket: it is not read."""
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    # O_NONBLOCK: a FIFO that replaced the file since it was checked must not block open.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(NOT_REGULAR)
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def digests(
+    path: Path, algorithms: Sequence[str], *, on_progress: Optional[ProgressCallback] = None
+) -> Dict[str, str]:
+    """Hex digests of a regular file, in one read; anything else raises NotRegularFile."""
+    hashers = {name: new_hasher(name) for name in algorithms}
+    with _open_regular(path) as source:
+        pump(
+            source,
+            [Consumer(hasher.update) for hasher in hashers.values()],
+            chunk_size=CHUNK_SIZE,
+            expected_size=os.fstat(source.fileno()).st_size,
+            on_progress=on_progress,
+        )
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def regular_size(path: Path) -> Optional[int]:
+    """The size of a regular file (links followed); None for anything else or an error."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _recorded_match(path: Path, expected: str, on_progress: Optional[ProgressCallback]) -> bool:
+    """True if belle-patch verified this very file before (same size, mtime and xxh3)."""
+    recorded = state.lookup(path.parent, path.name)
+    if recorded is None or recorded.md5 != expected:
+        return False
+    return digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128] == recorded.xxh3_128
+
+
+@dataclass
+class CheckHooks:
+    """Where a check reports its work; called from worker threads, one call at a time."""
+
+    started: Callable[[Path, int], None] = lambda path, size: None
+    advanced: Callable[[int], None] = lambda nbytes: None
+    done: Callable[[FileCheck], None] = lambda check: None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_start(self, path: Path, size: int) -> None:
+        with self.lock:
+            self.started(path, size)
+
+    def on_progress(self, nbytes: int) -> None:
+        with self.lock:
+            self.advanced(nbytes)
+
+    def on_done(self, check: FileCheck) -> None:
+        with self.lock:
+            self.done(check)
+
+
+def check_file(
+    name: str,
+    expected: str,
+    path: Optional[Path],
+    *,
+    full: bool = False,
+    known_md5: Optional[str] = None,
+    hooks: Optional[CheckHooks] = None,
+) -> FileCheck:
+    """Compare one file with its expected MD5; never raises for a file that cannot be read."""
+    hooks = hooks or CheckHooks()
+    if path is None:
+        return FileCheck(name, MISSING, expected, detail=NO_SUCH_FILE)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return FileCheck(name, UNREADABLE, expected, path=path, detail="dangling symbolic link")
+        return FileCheck(name, MISSING, expected, path=path, detail=NO_SUCH_FILE)
+    except OSError as exc:
+        return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.strerror or "")
+    if not stat.S_ISREG(info.st_mode):
+        return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
+    hooks.on_start(path, info.st_size)
+    try:
+        if known_md5 is None and not full and _recorded_match(path, expected, hooks.on_progress):
+            return FileCheck(name, OK, expected, expected, path, method=XXH3_128)
+        actual = known_md5 or digests(path, [MD5], on_progress=hooks.on_progress)[MD5]
+    except NotRegularFile:
+        return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
+    except OSError as exc:
+        return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.strerror or str(exc))
+    except BellePatchError as exc:
+        return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.problem)
+    status = OK if actual == expected else FAILED
+    return FileCheck(name, status, expected, actual, path)
+
+
+def verify_entries(
+    entries: Dict[str, str],
+    files: FileIndex,
+    *,
+    jobs: int = 2,
+    full: bool = False,
+    known_md5s: Optional[Dict[Path, str]] = None,
+    hooks: Optional[CheckHooks] = None,
+) -> List[FileCheck]:
+    """Hash every listed file that is present (in parallel) and compare with the list.
+
+    Unless ``full``, a file recorded in its folder's state as verified, with unchanged size
+    and mtime, is checked with xxh3 against the record instead of MD5. ``known_md5s`` holds
+    MD5s computed moments ago (while telling the release), so no file is read twice.
+    """
+    hooks = hooks or CheckHooks()
+    known = known_md5s or {}
+
+    def check(name: str) -> FileCheck:
+        path = files.find(name)
+        result = check_file(
+            name,
+            entries[name],
+            path,
+            full=full,
+            known_md5=known.get(path) if path is not None else None,
+            hooks=hooks,
+        )
+        hooks.on_done(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(check, entries))
+
+
+# ------------------------------------------------------------------ which release
+
+
+class ContentProbe:
+    """MD5s of the indexed files, each computed at most once."""
+
+    def __init__(self, files: FileIndex) -> None:
+        self.files = files
+        self.md5s: Dict[Path, str] = {}
+
+    def size(self, name: str) -> Optional[int]:
+        path = self.files.find(name)
+        return regular_size(path) if path is not None else None
+
+    def md5(self, name: str) -> Optional[str]:
+        path = self.files.find(name)
+        if path is None:
+            return None
+        if path not in self.md5s:
+            try:
+                self.md5s[path] = digests(path, [MD5])[MD5]
+            except (OSError, BellePatchError):
+                return None
+        return self.md5s[path]
+
+    def smallest(self, names: Iterable[str]) -> Optional[str]:
+        sized = [(size, name) for name in names if (size := self.size(name)) is not None]
+        return min(sized)[1] if sized else None
+
+
+def release_md5s(release: Release) -> Dict[str, str]:
+    """Every restored name a release publishes an MD5 for, the model card included."""
+    return {**release.restored_md5s(), **dict(release.other_files)}
+
+
+def release_of_patches(files: FileIndex) -> Optional[Release]:
+    """The bundled release whose patch names these are (patch names carry a SHA-256)."""
+    found = releases_by_patch_names(files.names())
+    return found[0] if len(found) == 1 else None
+
+
+def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Release]:
+    """The release listing the most of these names whose MD5s the files agree with.
+
+    A release is taken only when the smallest file it shares with the folder has the
+    MD5 it publishes; among equally good releases, the smallest file on which they differ
+    decides. None when no release fits or the files cannot tell them apart.
+    """
+    fitting: List[Tuple[int, Release]] = []
+    for release in releases_sharing_restored_names(files.names()):
+        published = release_md5s(release)
+        smallest = probe.smallest(n for n in published if n in files)
+        if smallest is not None and probe.md5(smallest) == published[smallest]:
+            fitting.append((sum(1 for n in published if n in files), release))
+    if not fitting:
+        return None
+    best = max(score for score, _ in fitting)
+    tied = [release for score, release in fitting if score == best]
+    while len(tied) > 1:
+        maps = [release_md5s(r) for r in tied]
+        differing = {
+            n for n in set().union(*maps) if n in files and len({m.get(n) for m in maps}) > 1
+        }
+        smallest = probe.smallest(differing)
+        if smallest is None:
+            return None
+        md5 = probe.md5(smallest)
+        tied = [r for r, m in zip(tied, maps) if m.get(smallest) == md5]
+    return tied[0] if tied else None
+
+
+def recorded_expectations(files: FileIndex) -> Optional[Expectations]:
+    """What belle-patch verified when it restored these files, from the folders' state."""
+    recorded: Dict[str, str] = {}
+    sources: List[str] = []
+    for folder in files.folders:
+        found = state.records(folder)
+        if found:
+            sources.append(str(folder / state.STATE_FOLDER / state.STATE_FILE))
+        for name, entry in found.items():
+            if name in files.entries:
+                recorded.setdefault(name, entry.md5)
+    for name, path in files.entries.items():
+        if path.parent not in files.folders and name not in recorded:
+            own = state.records(path.parent).get(name)
+            if own is not None:
+                recorded[name] = own.md5
+                sources.append(str(path.parent / state.STATE_FOLDER / state.STATE_FILE))
+    if not recorded:
+        return None
+    return Expectations(", ".join(dict.fromkeys(sources)), restored=recorded)
+
+
+def no_release_error() -> UsageError:
+    return UsageError(
+        "cannot tell which release these files belong to",
+        hint="pass the MD5 list with --manifest FILE, or --release NAME (see belle-patch releases)",
+    )
+
+
+def checks_for(expected: Expectations, files: FileIndex) -> Dict[str, str]:
+    """Which names to check.
+
+    With a release: its downloads if the folder holds any (missing ones fail), else its
+    restored files (missing ones fail); in both cases also every other listed file that is
+    present, so a folder holding patches and restored files is checked in full. With a
+    user's list: everything it names.
+    """
+    if expected.release is None:
+        return expected.listed
+    wanted: Dict[str, str] = {}
+    if any(name in files for name in expected.downloads):
+        wanted.update(expected.downloads)
+        wanted.update({n: m for n, m in expected.restored.items() if n in files})
+        return wanted
+    patch_files = expected.patch_files
+    wanted.update({n: m for n, m in expected.restored.items() if n in patch_files or n in files})
+    wanted.update({n: m for n, m in expected.downloads.items() if n in files})
+    return wanted
+
+
+def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
+    """Names the release lists without an MD5 on the side being checked."""
+    release = expected.release
+    if release is None:
+        return []
+    if any(name in files for name in expected.downloads):
+        return [f.enc_name for f in release.files if f.enc_name and not f.enc_md5]
+    return [f.name for f in release.files if not f.md5]
