@@ -106,7 +106,9 @@ def files_under(root: Path) -> Dict[str, Path]:
                 kept.append(dirname)
         dirnames[:] = kept
         for filename in sorted(filenames):
-            found[(relative / filename).as_posix()] = base / filename
+            name = (relative / filename).as_posix()
+            if not is_bookkeeping(name):  # .git is a file in worktrees and submodules
+                found[name] = base / filename
     return dict(sorted(found.items()))
 
 
