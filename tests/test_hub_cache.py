@@ -10,6 +10,7 @@ from typing import Dict, List, Mapping
 import pytest
 
 from belle_patch.errors import UsageError
+from belle_patch.hashing import MD5, SHA256
 from belle_patch.hub import (
     CACHE_SNAPSHOT,
     FAILED,
@@ -24,6 +25,7 @@ from belle_patch.hub import (
     algorithms_for,
     cache_root,
     check_file_against,
+    check_planned,
     content_digests,
     detect_layout,
     git_blob_id,
@@ -254,3 +256,25 @@ def test_resolve_hub_spec_reads_the_process_environment(
     snapshot = make_cache(tmp_path / "cache")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
     assert resolve_hub_spec("hf:BelleGroup/BELLE-7B-1M") == snapshot
+
+
+def test_check_planned_reads_each_file_once_for_its_address_and_md5(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    (snapshot / "config.json").unlink()
+    (snapshot / "config.json").write_bytes(FILES["config.json"])
+    blob_path(snapshot, "tokenizer/tokenizer.json").unlink()
+    book = detect_layout(snapshot)
+    assert book is not None
+    outcomes = {entry.name: check_planned(entry, (MD5,)) for entry in plan_checks(book)}
+    verdict, digests = outcomes["pytorch_model.bin"]
+    weights = FILES["pytorch_model.bin"]
+    assert verdict.status == OK and verdict.method == SHA256_LFS
+    assert digests == {
+        SHA256: hashlib.sha256(weights).hexdigest(),
+        MD5: hashlib.md5(weights).hexdigest(),
+    }
+    copy_verdict, copy_digests = outcomes["config.json"]
+    assert copy_verdict.status == NOT_VERIFIED  # an MD5 list may still vouch for it
+    assert copy_digests == {MD5: hashlib.md5(FILES["config.json"]).hexdigest()}
+    assert outcomes["tokenizer/tokenizer.json"][0].status == MISSING
+    assert outcomes["tokenizer/tokenizer.json"][1] == {}

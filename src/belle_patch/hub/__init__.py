@@ -43,6 +43,7 @@ from .cache import (
     resolve_hub_spec,
     snapshot_book,
 )
+from .checks import check_planned
 from .detect import address_for_file, detect_layout
 from .gitindex import git_clone_book
 from .localdir import local_dir_book
@@ -72,6 +73,7 @@ __all__ = [
     "cache_repo_book",
     "cache_root",
     "check_file_against",
+    "check_planned",
     "content_digests",
     "detect_layout",
     "files_under",
