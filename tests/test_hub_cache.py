@@ -106,6 +106,9 @@ def test_intact_snapshot_every_file_addressed_and_matching(tmp_path: Path) -> No
     assert book.addresses["pytorch_model.bin"].kind == SHA256_LFS
     assert book.addresses["tokenizer/tokenizer.json"].kind == GIT_BLOB_ID
     assert not book.failed and not book.unaddressed
+    assert book.summary == (
+        "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab: 3 files with a content address"
+    )
     results = check_all(plan_checks(book))
     assert {name: r.status for name, r in results.items()} == dict.fromkeys(FILES, OK)
     assert results["pytorch_model.bin"].method == SHA256_LFS
@@ -278,3 +281,16 @@ def test_check_planned_reads_each_file_once_for_its_address_and_md5(tmp_path: Pa
     assert copy_digests == {MD5: hashlib.md5(FILES["config.json"]).hexdigest()}
     assert outcomes["tokenizer/tokenizer.json"][0].status == MISSING
     assert outcomes["tokenizer/tokenizer.json"][1] == {}
+
+
+def test_repo_folder_without_refs_main(tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    make_cache(hub)
+    repo = hub / "models--BelleGroup--BELLE-7B-1M"
+    (repo / "refs" / "main").unlink()
+    only = detect_layout(repo)
+    assert only is not None and only.revision == COMMIT  # the one snapshot there is
+    make_cache(hub, {"config.json": b"{}\n"}, commit="e" * 40)
+    (repo / "refs" / "main").unlink()
+    with pytest.raises(UsageError, match="name one with --revision"):
+        detect_layout(repo)

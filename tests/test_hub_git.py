@@ -22,6 +22,7 @@ from belle_patch.hub import (
     SHA256_LFS,
     AddressBook,
     AddressCheck,
+    address_for_file,
     algorithms_for,
     check_file_against,
     content_digests,
@@ -112,6 +113,8 @@ def test_intact_clone_every_file_addressed_and_matching(tmp_path: Path) -> None:
     assert book.addresses["config.json"].hexdigest == git_blob_id(SMALL["config.json"])
     assert book.addresses["config.json"].conversion is None
     assert not book.notes
+    assert book.summary.startswith(f"git clone at {book.revision[:12]}: 3 files")
+    assert address_for_file(folder / "model.bin") == weights
     results = check(book)
     assert {n: r.status for n, r in results.items()} == {
         ".gitattributes": OK,

@@ -16,6 +16,7 @@ from belle_patch.hub import (
     OK,
     SHA256_LFS,
     AddressCheck,
+    address_for_file,
     algorithms_for,
     check_file_against,
     content_digests,
@@ -123,3 +124,13 @@ def test_extra_files_are_not_verified_and_missing_ones_fail(tmp_path: Path) -> N
     assert results["sub/tokenizer.json"].status == MISSING
     assert "download it again" in results["sub/tokenizer.json"].detail
     assert not [n for n in results if n.startswith(".cache")]
+
+
+def test_address_for_one_file_and_the_summary_line(tmp_path: Path) -> None:
+    folder = make_local_dir(tmp_path / "model")
+    address = address_for_file(folder / "sub" / "tokenizer.json")
+    assert address is not None and address.hexdigest == git_blob_id(FILES["sub/tokenizer.json"])
+    assert address_for_file(folder / "not-downloaded.txt") is None
+    book = detect_layout(folder)
+    assert book is not None
+    assert book.summary == "--local-dir download at 0123456789ab: 3 files with a content address"

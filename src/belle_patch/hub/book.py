@@ -65,6 +65,17 @@ class AddressBook:
     def address_of(self, name: str) -> Optional[ContentAddress]:
         return self.addresses.get(name)
 
+    @property
+    def summary(self) -> str:
+        """One line for the user: which download this is and how many files have an address."""
+        what = self.layout
+        if self.repo_id:
+            what += f" of {self.repo_id}"
+        if self.revision:
+            what += f" at {self.revision[:12]}"
+        count = len(self.addresses)
+        return f"{what}: {count} file{'' if count == 1 else 's'} with a content address"
+
 
 @dataclass(frozen=True)
 class PlannedFile:
