@@ -1,5 +1,6 @@
 """End to end with the ecosystem's real loader: a tiny LLaMA saved as the 2023 releases are,
-patched with a torch-saved key, restored with the CLI, loaded with transformers.
+patched with a torch-saved key, restored with the CLI, loaded with transformers; a tiny BLOOM
+(the BELLE-7B-* releases' architecture) answering through the chat script.
 
 Needs torch and transformers (the ``e2e`` extra). Skipped without them, unless
 BELLE_PATCH_REQUIRE_E2E=1 (as in CI), which turns a missing dependency into a failure.
@@ -86,13 +87,46 @@ def save_2023_layout(ml: Dict[str, Any], folder: Path) -> Any:
     total = sum(t.numel() * t.element_size() for t in state.values())
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
     (folder / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=2))
+    save_word_tokenizer(ml, folder)
+    return model
+
+
+def save_word_tokenizer(ml: Dict[str, Any], folder: Path) -> None:
+    """A word-level tokenizer over WORDS, made offline."""
     word_level = ml["models"].WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>")
     tokenizer = ml["Tokenizer"](word_level)
     tokenizer.pre_tokenizer = ml["pre_tokenizers"].WhitespaceSplit()
-    transformers.PreTrainedTokenizerFast(
+    ml["transformers"].PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
     ).save_pretrained(folder)
-    return model
+
+
+def save_tiny_bloom(ml: Dict[str, Any], folder: Path) -> None:
+    """A random BLOOM as small as it gets, saved as a downloaded BELLE-7B-* folder is."""
+    torch, transformers = ml["torch"], ml["transformers"]
+    torch.manual_seed(99)
+    config = transformers.BloomConfig(
+        vocab_size=len(WORDS),
+        hidden_size=32,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+    transformers.BloomForCausalLM(config).eval().save_pretrained(folder)
+    save_word_tokenizer(ml, folder)
+
+
+def chat(*args: object, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / "restore-and-chat.py"), *[str(a) for a in args]],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def meta_style_key(ml: Dict[str, Any], path: Path, seed: int) -> None:
@@ -180,3 +214,52 @@ def test_wrong_key_is_caught_before_anything_loadable_appears(
     assert not [n for n in names if ".belle-patch-" in n]
     with pytest.raises(OSError):
         transformers.LlamaForCausalLM.from_pretrained(restored)
+
+
+def test_chat_script_answers_with_a_bloom_model_one_turn_and_several(
+    ml: Dict[str, Any], tmp_path: Path
+) -> None:
+    model = tmp_path / "BELLE-7B-tiny"
+    save_tiny_bloom(ml, model)
+    assert json.loads((model / "config.json").read_text())["model_type"] == "bloom"
+
+    one = chat(model, "what is a llama", "--max-new-tokens", "4")
+    assert one.returncode == 0, one.stderr
+    lines = one.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Assistant: ")
+
+    two = chat(
+        model, "--chat", "--show-prompt", "--max-new-tokens", "3", "--top-k", "5",
+        stdin="what is a llama\nhello\n",
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr
+    answers = two.stdout.splitlines()
+    assert len(answers) == 2 and all(a.startswith("Assistant: ") for a in answers)
+    first = answers[0][len("Assistant: ") :]
+    # The second prompt carries the first turn back in the cards' format.
+    assert (
+        f"Human: what is a llama\n\nAssistant:{first}\n\nHuman: hello\n\nAssistant:" in two.stderr
+    )
+
+
+def test_chat_script_help_loads_nothing(tmp_path: Path) -> None:
+    fake = tmp_path / "fake" / "torch"
+    fake.mkdir(parents=True)
+    marker = tmp_path / "torch-imported"
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "restore-and-chat.py"), "--help"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path / "fake")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--chat" in result.stdout and "--temperature" in result.stdout
+    assert result.stderr == ""
+    assert not marker.exists()
+    missing = chat(tmp_path / "nothing-here")
+    assert missing.returncode == 2
+    assert "give a question, or --chat" in missing.stderr

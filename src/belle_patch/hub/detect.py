@@ -1,0 +1,56 @@
+"""Which kind of Hugging Face download a folder is, and its address book."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from belle_patch.errors import UsageError
+
+from .address import ContentAddress
+from .book import AddressBook
+from .cache import cache_repo_book, is_repo_folder, is_snapshot_folder, snapshot_book
+from .gitindex import git_clone_book, is_git_clone
+from .localdir import is_local_dir, local_dir_book
+
+
+def detect_layout(folder: Path, revision: Optional[str] = None) -> Optional[AddressBook]:
+    """The address book of a cache repo folder, a cache snapshot, a ``--local-dir`` download
+    or a git clone; None for a plain folder. ``revision`` (a branch or a commit) applies to a
+    cache repo folder only."""
+    folder = Path(os.path.abspath(folder))
+    if is_repo_folder(folder):
+        return cache_repo_book(folder, revision)
+    if revision is not None:
+        raise UsageError(
+            "a revision can be chosen only in a cache repo folder (models--ORG--NAME)",
+            path=folder,
+        )
+    if is_snapshot_folder(folder):
+        return snapshot_book(folder)
+    if is_local_dir(folder):
+        return local_dir_book(folder)
+    if is_git_clone(folder):
+        return git_clone_book(folder)
+    return None
+
+
+def _download_root(path: Path) -> Optional[Path]:
+    for folder in path.parents:
+        if is_snapshot_folder(folder) or is_local_dir(folder) or is_git_clone(folder):
+            return folder
+    return None
+
+
+def address_for_file(path: Path) -> Optional[ContentAddress]:
+    """The content address of one downloaded file (the nearest download folder holding it
+    decides), or None. For a whole folder, build its book once with :func:`detect_layout`."""
+    path = Path(os.path.abspath(path))  # not resolved: a snapshot link must stay a link
+    root = _download_root(path)
+    if root is None:
+        return None
+    book = detect_layout(root)
+    if book is None:
+        return None
+    return book.address_of(path.relative_to(root).as_posix())
