@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Optional, Union
@@ -35,6 +36,8 @@ MIB = 1024 * 1024
 OPENBUDDY_SEED_SIZE = 16 * MIB
 OPENBUDDY_SEED_MD5 = "08cf0f43451cc4ae056e0b19e56c1fcf"
 OPENBUDDY_KEY_NAME = "LLaMA-1 7B consolidated.00.pth (the original Meta file, not a conversion)"
+
+_HASHED_NAME = re.compile(r"^.+\.[0-9a-f]{64}\.enc$", re.DOTALL)
 
 KEY_FILE = "key file"
 BASE_FOLDER = "base folder"
@@ -178,6 +181,17 @@ OASST_GZIP = XorFormat(
 )
 
 FORMATS = {f.name: f for f in (BELLE, TECHGPT, OPENBUDDY, OASST, OASST_GZIP)}
+
+
+def format_by_name(file_name: str) -> Optional[XorFormat]:
+    """The format a file's name alone points to: BELLE for ``<name>.<sha256>.enc``, OpenBuddy
+    for any other ``<name>.enc``; None when the name says nothing (Open-Assistant payloads
+    keep their names, TechGPT's names look like BELLE's: a release list decides those)."""
+    if _HASHED_NAME.match(file_name):
+        return BELLE
+    if file_name.endswith(PATCH_SUFFIX) and len(file_name) > len(PATCH_SUFFIX):
+        return OPENBUDDY
+    return None
 
 
 @dataclass(frozen=True)
