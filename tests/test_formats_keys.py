@@ -84,3 +84,12 @@ def test_format_by_name() -> None:
     assert format_by_name("pytorch_model.bin") is None
     assert format_by_name(".enc") is None
     assert OASST.copied_without_base == frozenset({"added_tokens.json"})
+
+
+def test_a_base_file_can_be_named_per_payload(tmp_path: Path) -> None:
+    base = generated("base", 12)
+    elsewhere = write(tmp_path / "shards" / "model-a.bin", base)
+    folder = BaseFolder(tmp_path, paths={"pytorch_model.bin": elsewhere}, chunk_size=8)
+    assert folder.has("pytorch_model.bin")
+    with folder.open_for("pytorch_model.bin") as stream:
+        assert _stream_bytes(stream.chunk, 12, 8) == base

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from io import FileIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import numpy as np
 
@@ -26,10 +26,21 @@ class MissingBaseFile(InputError):
 
 
 class BaseFolder:
-    """The converted LLaMA folder (``llama30b_hf/``) a payload folder was made against."""
+    """The converted LLaMA folder (``llama30b_hf/``) a payload folder was made against.
 
-    def __init__(self, folder: Path, *, chunk_size: int = CHUNK_SIZE) -> None:
+    Each payload file is XORed with the base file of the same name in ``folder``, unless
+    ``paths`` names another file for it.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        paths: Optional[Mapping[str, Path]] = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
         self.folder = folder
+        self.paths = dict(paths or {})
         self.chunk_size = chunk_size
         if not folder.is_dir():
             problem = "the base is not a folder" if folder.exists() else "no base folder there"
@@ -40,7 +51,7 @@ class BaseFolder:
             )
 
     def path_for(self, name: str) -> Path:
-        return self.folder / name
+        return self.paths.get(name, self.folder / name)
 
     def has(self, name: str) -> bool:
         return self.path_for(name).is_file()
@@ -51,7 +62,7 @@ class BaseFolder:
             handle = path.open("rb", buffering=0)
         except FileNotFoundError:
             raise MissingBaseFile(
-                f"the base folder has no {name}, which this file is XORed with",
+                f"the base file {name} is missing, and this file is XORed with it",
                 path=path,
                 hint="pass the complete converted LLaMA folder the release was made against",
             ) from None

@@ -158,18 +158,20 @@ def _restore_locked(
         )  # fmt: skip
     patch.source.seek(len(patch.header))
     hashers = _restore_hashers(options, patch.header, fmt)
-    with StagedFile(out_dir, patch.restored_name) as staged, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
+        # The key (or base file) opens first: a missing one leaves not even a temporary file.
+        key_stream: Optional[ChunkKey] = None
+        if not copy_as_is:
+            key_stream = stack.enter_context(
+                contextlib.closing(fmt.open_key(key, patch.restored_name, hash_base=hash_base))
+            )
+        staged = stack.enter_context(StagedFile(out_dir, patch.restored_name))
         consumers = [Consumer(h.update) for k, h in hashers.items() if k != DOWNLOAD_MD5]
         if DOWNLOAD_MD5 in hashers:
             consumers.append(Consumer(hashers[DOWNLOAD_MD5].update, INPUT))
         if capture is not None:
             consumers.append(Consumer(capture.feed))
         consumers.append(Consumer(staged.write))
-        key_stream: Optional[ChunkKey] = None
-        if not copy_as_is:
-            key_stream = stack.enter_context(
-                contextlib.closing(fmt.open_key(key, patch.restored_name, hash_base=hash_base))
-            )
         source = patch.source
         if fmt.compressed:
             source = cast(BinaryIO, _Gunzip(patch.source, patch.path))
