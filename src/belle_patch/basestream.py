@@ -62,7 +62,8 @@ class BaseFolder:
             handle = path.open("rb", buffering=0)
         except FileNotFoundError:
             raise MissingBaseFile(
-                f"the base file {name} is missing, and this file is XORed with it",
+                f"the base file for {name} is missing: each payload file is XORed with the "
+                "base file of its name",
                 path=path,
                 hint="pass the complete converted LLaMA folder the release was made against",
             ) from None
