@@ -115,6 +115,7 @@ def test_oasst_encrypt_is_byte_identical(vector: Dict[str, Any], tmp_path: Path)
     folder = BaseFolder(tmp_path / "llama_hf")
     result = seal_file(source, folder, out, format=OASST, download_md5=True)
     assert result.output.name == vector["name"]
+    assert result.size == len(plain)
     assert md5(result.output.read_bytes()) == vector["payload_md5"]
     assert result.enc_md5 == vector["payload_md5"]
     assert result.md5 == vector["plain_md5"]

@@ -71,7 +71,7 @@ def seal_file(
             )
         else:
             sha256 = ""
-            md5, enc_md5 = _seal_headerless(
+            size, md5, enc_md5 = _seal_headerless(
                 source, source_path, key, format, staged, size, download_md5, on_progress
             )
         staged.sync()
@@ -145,7 +145,7 @@ def _seal_headerless(
     size: int,
     download_md5: bool,
     on_progress: Optional[ProgressCallback],
-) -> tuple[str, str]:
+) -> tuple[int, str, str]:
     md5 = new_hasher(MD5)
     enc_md5 = new_hasher(MD5) if download_md5 else None
     consumers = [Consumer(md5.update, INPUT)]
@@ -158,8 +158,8 @@ def _seal_headerless(
             key_stream = stack.enter_context(
                 contextlib.closing(fmt.open_key(key, source_path.name))
             )
-        pump_file(
+        size = pump_file(
             source, source_path, consumers, key=key_stream, expected_size=size,
             on_progress=on_progress,
         )  # fmt: skip
-    return md5.hexdigest(), enc_md5.hexdigest() if enc_md5 else ""
+    return size, md5.hexdigest(), enc_md5.hexdigest() if enc_md5 else ""
