@@ -59,3 +59,37 @@ def write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def torch_like(
+    label: str, width: int, size: int, archive: str = "archive", layers: int = 8
+) -> bytes:
+    """A file laid out as torch.save writes it: a stored zip whose first entry is a pickle."""
+    import io
+    import pickle
+    import zipfile
+
+    layout = {"tok_embeddings.weight": ("HalfStorage", "0", [32000, width])}
+    layout.update(
+        {
+            f"layers.{i}.attention.wq.weight": ("HalfStorage", str(i + 1), [width, width])
+            for i in range(layers)
+        }
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive_file:
+        archive_file.writestr(f"{archive}/data.pkl", pickle.dumps(layout, protocol=2))
+        archive_file.writestr(f"{archive}/data/0", generated(label, size))
+    return buffer.getvalue()
+
+
+def ggjt_like(label: str, tokens: int = 50) -> bytes:
+    """llama.cpp's ggjt layout: magic, version, hyperparameters, scored vocabulary, tensors."""
+    import struct
+
+    header = b"tjgg" + struct.pack("<8I", 1, tokens, 4096, 256, 32, 32, 128, 2)
+    vocab = b"".join(
+        struct.pack("<I", len(t)) + t + struct.pack("<f", -1.0)
+        for t in (f"tok{i}".encode() for i in range(tokens))
+    )
+    return header + vocab + generated(label, 1000)

@@ -28,12 +28,20 @@ from belle_patch.restore import (
 )
 from belle_patch.seal import seal_file
 from belle_patch.structure import StructureMismatch
-from formats_data import SEED_SIZE, md5, oasst_reference, openbuddy_reference, write
+from formats_data import (
+    SEED_SIZE,
+    md5,
+    oasst_reference,
+    openbuddy_reference,
+    torch_like,
+    write,
+    xor_bytes,
+)
 
 from conftest import generated
 from helpers import all_names, final_names
 
-WEIGHTS = b"PK\x03\x04" + generated("weights", 5000)
+WEIGHTS = torch_like("weights", 4096, 5000, archive="pytorch_model")
 CONFIG = json.dumps({"model_type": "llama", "hidden_size": 4096}).encode()
 
 
@@ -61,6 +69,24 @@ def test_openbuddy_wrong_key_fails_the_structure_check(tmp_path: Path) -> None:
     assert "not a valid torch or ggml file" in message
     assert "key file is likely wrong" in message
     assert all_names(out) == []
+
+
+def test_openbuddy_other_llama_file_as_key_fails_past_the_zip_header(tmp_path: Path) -> None:
+    # Every consolidated.00.pth starts with the same zip header, so a wrong LLaMA file as key
+    # restores a correct "PK\x03\x04"; their pickles differ (13B has more layers), and so
+    # the restored pickle.
+    seed = torch_like("llama 7B", 4096, SEED_SIZE, archive="consolidated")[:SEED_SIZE]
+    other = torch_like("llama 13B", 5120, SEED_SIZE, archive="consolidated", layers=10)
+    key_path = write(tmp_path / "13B" / "consolidated.00.pth", other)
+    patch = write(tmp_path / "enc" / "pytorch_model.bin.enc", openbuddy_reference(WEIGHTS, seed))
+    assert xor_bytes(patch.read_bytes()[:8], other[:8]) == WEIGHTS[:8]
+    out = _out(tmp_path)
+    with pytest.raises(StructureMismatch, match="not a valid torch or ggml file"):
+        restore_patch(patch, KeySource(key_path), out, format=OPENBUDDY)
+    assert all_names(out) == []
+    right = write(tmp_path / "7B" / "consolidated.00.pth", seed)
+    result = restore_patch(patch, KeySource(right), out, format=OPENBUDDY)
+    assert result.checks == ["structure only"]
 
 
 def test_openbuddy_wrong_key_fails_the_md5_when_known(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Optional
 
 import pytest
@@ -16,6 +17,7 @@ from belle_patch.structure import (
     check_capture,
     check_label,
 )
+from formats_data import ggjt_like, torch_like
 
 from conftest import generated
 
@@ -27,24 +29,44 @@ def _problem(name: str, data: bytes, piece: int = 3) -> Optional[str]:
     return capture.problem()
 
 
+def test_bin_accepts_torch_and_ggml_files() -> None:
+    assert _problem("pytorch_model.bin", torch_like("weights", 4096, 3000), piece=1000) is None
+    assert _problem("7b-q4_0.bin", ggjt_like("q4"), piece=100) is None
+    legacy = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+    assert _problem("old.bin", legacy + pickle.dumps({}, protocol=2) * 2 + bytes(50)) is None
+
+
 @pytest.mark.parametrize(
     "head",
-    [
-        b"PK\x03\x04\x00\x00\x08\x08",  # torch zip
-        b"\x80\x02\x8a\x0alm",  # legacy torch pickle
-        b"tjgg\x01\x00\x00\x00",  # ggjt, as llama.cpp writes it
-        b"lmgg\x00\x00",  # unversioned ggml
-        b"fmgg\x01\x00",  # ggmf
-        b"GGUF\x03\x00\x00\x00",  # gguf
-    ],
+    [b"lmgg\x00\x00", b"fmgg\x01\x00", b"GGUF\x03\x00\x00\x00", b"algg\x01\x00\x00\x00"],
 )
-def test_bin_accepts_torch_and_ggml_starts(head: bytes) -> None:
-    assert _problem("pytorch_model-00001-of-00002.bin", head + generated("w", 100)) is None
+def test_other_ggml_layouts_are_known_by_their_magic(head: bytes) -> None:
+    assert _problem("model.bin", head + generated("w", 100)) is None
 
 
 @pytest.mark.parametrize("head", [b"\x80\x09\x00\x00", b"ggjt\x01\x00", b"PK\x05\x06", b""])
 def test_bin_refuses_other_starts(head: bytes) -> None:
     assert _problem("7b-q4_0.bin", head + b"\x00" * 20) is not None
+
+
+def test_a_zip_header_over_noise_is_no_torch_file() -> None:
+    # What a wrong LLaMA key leaves: the zip header comes out right, the pickle does not.
+    good = torch_like("weights", 4096, 3000)
+    noisy = good[:48] + generated("noise", len(good) - 48)
+    assert _problem("pytorch_model.bin", noisy) == "has a pickle that does not parse"
+
+
+def test_a_ggjt_header_over_noise_is_no_ggml_file() -> None:
+    good = ggjt_like("q4")
+    assert _problem("q4_0.bin", good[:36] + generated("noise", 500)) is not None
+    assert _problem("q4_0.bin", good[:4] + generated("noise", 500)) is not None
+
+
+def test_a_long_pickle_past_the_captured_start_is_not_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(structure, "WEIGHTS_HEAD_SIZE", 200)
+    assert _problem("pytorch_model.bin", torch_like("weights", 4096, 3000), piece=64) is None
 
 
 def test_noise_is_no_torch_file() -> None:
