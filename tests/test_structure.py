@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
-from typing import Optional
+import zipfile
+from typing import Any, Optional
 
 import pytest
 
@@ -124,3 +126,33 @@ def test_passing_check_is_structure_only() -> None:
     capture = Capture("config.json")
     capture.feed(memoryview(b"{}"))
     assert check_capture(capture, path="config.json", key_noun="base file") == STRUCTURE_ONLY
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream: zipfile then defers sizes to a data descriptor, as torch does."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.data += bytes(b)
+        return len(bytes(b))
+
+
+def test_zip_with_data_descriptors_passes() -> None:
+    sink = _Unseekable()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"w": [1, 2]}, protocol=2))
+        archive.writestr("archive/data/0", generated("w", 500))
+    data = bytes(sink.data)
+    assert int.from_bytes(data[6:8], "little") & 0x08
+    assert _problem("pytorch_model.bin", data, piece=50) is None
+
+
+def test_pickle_must_be_followed_by_the_rest_of_the_zip() -> None:
+    good = torch_like("weights", 4096, 3000)
+    end = good.index(b"PK", 4)
+    assert _problem("pytorch_model.bin", good[:end] + generated("noise", 100)) is not None
