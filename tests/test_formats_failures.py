@@ -254,3 +254,15 @@ def test_techgpt_format_equals_the_headerless_option(tmp_path: Path) -> None:
         sealed.output, KeySource(key_path), out, RestoreOptions(md5(CONFIG), headerless=True)
     )
     assert legacy.status == ALREADY_RESTORED
+
+
+def test_rerun_without_md5_keeps_a_structure_checked_output(tmp_path: Path) -> None:
+    payloads, base = _oasst_release(tmp_path, {"config.json": CONFIG})
+    out = _out(tmp_path)
+    quick = RestoreOptions(compute_md5=False)
+    first = restore_patch(payloads / "config.json", base, out, quick, format=OASST)
+    again = restore_patch(payloads / "config.json", base, out, quick, format=OASST)
+    assert (first.status, again.status) == (RESTORED, ALREADY_RESTORED)
+    (out / "config.json").write_bytes(b"{}")
+    with pytest.raises(OutputExistsError):
+        restore_patch(payloads / "config.json", base, out, quick, format=OASST)

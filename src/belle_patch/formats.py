@@ -87,12 +87,6 @@ class XorFormat:
             return hashed_patch_name(restored_name, sha256_hex if self.header else EMPTY_SHA256)
         return check_safe_name(restored_name) + self.suffix
 
-    def expected_sha256(self, patch_file_name: str) -> str:
-        """The SHA-256 the name promises, for formats whose names carry one."""
-        if not self.header:
-            return ""
-        return parse_patch_name(patch_file_name).sha256
-
     def open_key(
         self, key: KeyMaterial, restored_name: str, *, hash_base: bool = False
     ) -> ChunkKey:

@@ -387,7 +387,7 @@ def _existing_output(
     if options.force or final_path.is_symlink() or not final_path.exists():
         return None
     if final_path.is_file() and not final_path.is_symlink():
-        recorded = _recorded_digests(final_path, on_progress)
+        recorded = _recorded_digests(final_path, on_progress, need_md5=not recorded_only)
         try:
             if recorded is not None or recorded_only:
                 digests = recorded or {}
@@ -407,11 +407,11 @@ def _existing_output(
 
 
 def _recorded_digests(
-    path: Path, on_progress: Optional[ProgressCallback]
+    path: Path, on_progress: Optional[ProgressCallback], *, need_md5: bool = True
 ) -> Optional[dict[str, str]]:
     """SHA-256 and MD5 from the state file, if the file still hashes to the recorded xxh3."""
     recorded = state.lookup(path.parent, path.name)
-    if recorded is None or not recorded.md5:
+    if recorded is None or (need_md5 and not recorded.md5):
         return None
     try:
         current = hash_file(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
