@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Sequence, 
 import numpy as np
 
 from .errors import InputError
-from .keystream import CHUNK_SIZE, KeyStream
+from .keystream import CHUNK_SIZE, ChunkKey
 
 if TYPE_CHECKING:
     from .keystream import ByteArray
@@ -92,7 +92,7 @@ def pump(
     source: BinaryIO,
     consumers: Sequence[Consumer],
     *,
-    key: Optional[KeyStream] = None,
+    key: Optional[ChunkKey] = None,
     chunk_size: int = CHUNK_SIZE,
     expected_size: int = 0,
     on_progress: Optional[ProgressCallback] = None,
@@ -255,7 +255,7 @@ def pump_file(
     source_path: Path,
     consumers: Sequence[Consumer],
     *,
-    key: Optional[KeyStream] = None,
+    key: Optional[ChunkKey] = None,
     expected_size: int = 0,
     on_progress: Optional[ProgressCallback] = None,
 ) -> int:

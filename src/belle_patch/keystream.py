@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from io import FileIO
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 
@@ -22,6 +22,16 @@ if TYPE_CHECKING:  # numpy.typing costs import time; only the type checker needs
     import numpy.typing as npt
 
     ByteArray = npt.NDArray[np.uint8]
+
+
+class ChunkKey(Protocol):
+    """Key bytes for each data chunk of one pass: what the read loop XORs with."""
+
+    chunk_size: int
+
+    def chunk(self, data_chunk: int, length: int) -> ByteArray: ...
+
+    def close(self) -> None: ...
 
 
 class KeySource:
@@ -53,14 +63,22 @@ class KeySource:
                 hint="pass the original LLaMA consolidated.00.pth, not a placeholder",
             )
 
-    def open(self) -> KeyStream:
+    def open(self, *, chunk_size: Optional[int] = None, limit: Optional[int] = None) -> KeyStream:
+        """A stream tiling the key over chunks of ``chunk_size`` (default: the source's).
+
+        ``limit`` cuts the key to its first bytes (OpenBuddy's seed); such a short key is
+        read once and kept in memory.
+        """
         try:
             handle = self.path.open("rb", buffering=0)
         except OSError as exc:
             raise KeyFileError(
                 f"cannot open the key file: {exc.strerror}", path=self.path
             ) from None
-        return KeyStream(handle, self.size, self.chunk_size)
+        chunk = chunk_size or self.chunk_size
+        if limit is None:
+            return KeyStream(handle, self.size, chunk)
+        return ResidentKeyStream(handle, min(self.size, limit), chunk)
 
 
 class KeyStream:
@@ -119,3 +137,32 @@ class KeyStream:
                     hint="make sure nothing writes to the key file during a run",
                 )
             done += count
+
+
+class ResidentKeyStream(KeyStream):
+    """The same tiling over a short key held in memory whole: chunks are views, not copies."""
+
+    def __init__(self, handle: FileIO, size: int, chunk_size: int) -> None:
+        super().__init__(handle, size, chunk_size)
+        self._whole: ByteArray = np.empty(size, dtype=np.uint8)
+        try:
+            self._read_at(0, self._whole)
+        finally:
+            handle.close()
+
+    def close(self) -> None:
+        """The file was closed once the key was in memory."""
+
+    def chunk(self, data_chunk: int, length: int) -> ByteArray:
+        start = (data_chunk % self._chunk_count) * self.chunk_size
+        available = min(self.chunk_size, self._size - start)
+        if length <= available:
+            return self._whole[start : start + length]
+        out = self._buffer
+        out[:available] = self._whole[start : start + available]
+        filled = available
+        while filled < length:
+            step = min(filled, length - filled)
+            out[filled : filled + step] = out[:step]
+            filled += step
+        return out[:length]

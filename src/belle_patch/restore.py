@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
 import time
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, List, Optional
+from typing import BinaryIO, List, Optional, cast
 
 from . import state
+from .basestream import BaseStream
 from .engine import INPUT, Consumer, ProgressCallback, pump_file
 from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
+from .formats import BELLE, TECHGPT, KeyMaterial, XorFormat
 from .guards import output_lock
 from .hashing import MD5, SHA256, XXH3_128, Hasher, hash_file, new_hasher
-from .keystream import KeySource
+from .keystream import ChunkKey
 from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
 from .staging import StagedFile
+from .structure import Capture, check_capture, check_label
 
 RESTORED = "restored"
 ALREADY_RESTORED = "already restored"
 DOWNLOAD_MD5 = "md5 of the download"
+BASE_MD5 = "base MD5"
 
 
 class ListMismatch(ChecksumMismatch):
@@ -34,17 +41,23 @@ class KeyMismatch(ChecksumMismatch):
     """The download is intact, so the key file is what is wrong."""
 
 
+class BaseMismatch(ChecksumMismatch):
+    """An Open-Assistant base file is not the conversion the release was made against."""
+
+
 @dataclass(frozen=True)
 class RestoreOptions:
     """What is known about one patch beyond its bytes, and how careful to be."""
 
     expected_md5: Optional[str] = None
     expected_enc_md5: Optional[str] = None
-    headerless: bool = False
+    headerless: bool = False  # TechGPT's variant: the same as passing format=TECHGPT
     compute_md5: bool = True
     check_download: bool = False
     force: bool = False
     key_hint: str = ""
+    expected_base_md5: Optional[str] = None  # Open-Assistant: MD5 of the base file
+    base_hint: str = ""  # Open-Assistant: the conversion environment the release names
 
 
 @dataclass(frozen=True)
@@ -64,22 +77,26 @@ class RestoreResult:
 
 def restore_patch(
     patch: Path,
-    key: KeySource,
+    key: KeyMaterial,
     out_dir: Path,
     options: RestoreOptions = RestoreOptions(),
     *,
+    format: XorFormat = BELLE,
     on_progress: Optional[ProgressCallback] = None,
 ) -> RestoreResult:
     """Restore ``patch`` into ``out_dir`` with the key; raise a BellePatchError on failure.
 
-    The restored bytes are hashed while they are written to a staged file, which gets its
-    final name only if the SHA-256 equals the header and the MD5 equals the expected one
-    (when known). A header-less patch (TechGPT's variant) is verified by its MD5 alone. An
+    ``format`` says how the patch is named, headed and keyed: a KeySource for the formats
+    keyed by a file, a BaseFolder for Open-Assistant's. The restored bytes are hashed while
+    they are written to a staged file, which gets its final name only once it verified: by
+    the SHA-256 header, the expected MD5, or (header-less, no MD5 known) by the structure its
+    file type must have; a file of unknown type is then reported as "not verified". An
     existing output that verifies is kept as it is.
     """
     started = time.monotonic()
-    name = parse_patch_name(patch.name)
-    if options.headerless and options.expected_md5 is None:
+    fmt = TECHGPT if options.headerless and format is BELLE else format
+    restored_name = fmt.restored_name(patch.name)
+    if fmt.needs_md5 and options.expected_md5 is None:
         raise PatchFormatError(
             "this patch has no header, and no MD5 is known to verify it",
             path=patch,
@@ -92,14 +109,14 @@ def restore_patch(
     with source:
         patch_size = _size_of(source, patch)
         probe = source.read(PROBE_SIZE)
-        if options.headerless:
+        if fmt.header:
+            header = check_header(probe, patch_size, parse_patch_name(patch.name), path=str(patch))
+        else:
             check_lfs(probe, path=str(patch))
             header = b""
-        else:
-            header = check_header(probe, patch_size, name, path=str(patch))
-        opened = _OpenPatch(patch, source, name.restored_name, header, patch_size)
-        with output_lock(out_dir, name.restored_name):
-            result = _restore_locked(opened, key, out_dir, options, on_progress)
+        opened = _OpenPatch(patch, source, restored_name, header, patch_size)
+        with output_lock(out_dir, restored_name):
+            result = _restore_locked(opened, key, fmt, out_dir, options, on_progress)
     return replace(result, seconds=time.monotonic() - started)
 
 
@@ -118,36 +135,70 @@ class _OpenPatch:
 
 def _restore_locked(
     patch: _OpenPatch,
-    key: KeySource,
+    key: KeyMaterial,
+    fmt: XorFormat,
     out_dir: Path,
     options: RestoreOptions,
     on_progress: Optional[ProgressCallback],
 ) -> RestoreResult:
     final_path = out_dir / patch.restored_name
     expected_sha = patch.header.hex() or None
-    existing = _existing_output(final_path, expected_sha, options, on_progress)
+    copy_as_is = fmt.copies_as_is(key, patch.restored_name)
+    hash_base = options.expected_base_md5 is not None and not copy_as_is
+    # Header-less and no MD5: only the structure of the restored bytes can be checked.
+    capture = Capture(patch.restored_name) if _by_structure(fmt, options) else None
+    planned = _checks_done(fmt, options, patch.restored_name, hash_base)
+    existing = _existing_output(
+        final_path, expected_sha, options, on_progress, recorded_only=capture is not None
+    )
     if existing is not None:
         return RestoreResult(
-            patch.path, final_path, ALREADY_RESTORED, patch.data_size, expected_sha or "",
-            existing, 0.0, _checks_done(options),
+            patch.path, final_path, ALREADY_RESTORED, final_path.stat().st_size,
+            expected_sha or "", existing, 0.0, planned,
         )  # fmt: skip
     patch.source.seek(len(patch.header))
-    hashers = _restore_hashers(options, patch.header)
-    with StagedFile(out_dir, patch.restored_name) as staged:
+    hashers = _restore_hashers(options, patch.header, fmt)
+    with contextlib.ExitStack() as stack:
+        # The key (or base file) opens first: a missing one leaves not even a temporary file.
+        key_stream: Optional[ChunkKey] = None
+        if not copy_as_is:
+            key_stream = stack.enter_context(
+                contextlib.closing(fmt.open_key(key, patch.restored_name, hash_base=hash_base))
+            )
+        staged = stack.enter_context(StagedFile(out_dir, patch.restored_name))
         consumers = [Consumer(h.update) for k, h in hashers.items() if k != DOWNLOAD_MD5]
         if DOWNLOAD_MD5 in hashers:
             consumers.append(Consumer(hashers[DOWNLOAD_MD5].update, INPUT))
+        if capture is not None:
+            consumers.append(Consumer(capture.feed))
         consumers.append(Consumer(staged.write))
-        size = _stream(patch.source, patch.path, key, consumers, patch.data_size, on_progress)
+        source = patch.source
+        if fmt.compressed:
+            source = cast(BinaryIO, _Gunzip(patch.source, patch.path))
+        size = pump_file(
+            source, patch.path, consumers, key=key_stream, expected_size=patch.data_size,
+            on_progress=on_progress,
+        )  # fmt: skip
+        # A patch that grew or shrank under the read fails as such, before any checksum
+        # could blame the key for it.
+        changed = (
+            _size_of(patch.source, patch.path) != patch.size
+            if fmt.compressed
+            else size != patch.data_size
+        )
+        if changed:
+            raise InputError(
+                "the patch changed while it was being read",
+                path=patch.path,
+                hint="wait until the download has finished, then run again",
+            )
+        if hash_base and isinstance(key_stream, BaseStream):
+            _check_base(key_stream, options)
         staged.sync()
         digests = {k: h.hexdigest() for k, h in hashers.items()}
-        _check_restored(patch.path, patch.header.hex(), digests, options)
-        if size != patch.data_size:
-            raise InputError(
-                "the patch changed size while it was being read",
-                path=patch.path,
-                hint="wait until the download has finished",
-            )
+        _check_restored(patch.path, patch.header.hex(), digests, options, fmt)
+        if capture is not None:
+            check_capture(capture, path=str(patch.path), key_noun=fmt.key_noun)
         output = staged.commit(patch.restored_name)
     state.record(
         out_dir,
@@ -158,13 +209,50 @@ def _restore_locked(
     )
     return RestoreResult(
         patch.path, output, RESTORED, size, digests.get(SHA256, ""), digests.get(MD5, ""),
-        0.0, _checks_done(options), digests[XXH3_128],
+        0.0, planned, digests[XXH3_128],
     )  # fmt: skip
 
 
-def _restore_hashers(options: RestoreOptions, header: bytes) -> dict[str, Hasher]:
+class _Gunzip:
+    """The publisher's gzip variant, inflated as it is read; a bad stream is a format error."""
+
+    def __init__(self, raw: BinaryIO, path: Path) -> None:
+        self._file = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._path = path
+
+    def readinto(self, view: memoryview) -> int:
+        try:
+            return self._file.readinto(view)
+        except (gzip.BadGzipFile, EOFError, zlib.error):
+            raise PatchFormatError(
+                "the payload is not a complete gzip stream",
+                path=self._path,
+                hint="download it again, or leave out the gzip option for plain payloads",
+            ) from None
+
+
+def _by_structure(fmt: XorFormat, options: RestoreOptions) -> bool:
+    return not fmt.header and options.expected_md5 is None
+
+
+def _check_base(base: BaseStream, options: RestoreOptions) -> None:
+    actual = base.md5_of_whole_base()
+    if actual != options.expected_base_md5:
+        environment = f" ({options.base_hint})" if options.base_hint else ""
+        raise BaseMismatch(
+            "this base file differs from the conversion the release was made against"
+            f"{environment}: its MD5 is {actual}, the release lists {options.expected_base_md5}",
+            path=base.path,
+            hint="convert the original LLaMA weights again in the environment the release names",
+            algorithm=BASE_MD5,
+            expected=options.expected_base_md5 or "",
+            actual=actual,
+        )
+
+
+def _restore_hashers(options: RestoreOptions, header: bytes, fmt: XorFormat) -> dict[str, Hasher]:
     hashers = {XXH3_128: new_hasher(XXH3_128)}
-    if not options.headerless:
+    if fmt.header:
         hashers[SHA256] = new_hasher(SHA256)
     if options.compute_md5 or options.expected_md5 is not None:
         hashers[MD5] = new_hasher(MD5)
@@ -175,27 +263,18 @@ def _restore_hashers(options: RestoreOptions, header: bytes) -> dict[str, Hasher
     return hashers
 
 
-def _stream(
-    source: BinaryIO,
-    patch: Path,
-    key: KeySource,
-    consumers: List[Consumer],
-    data_size: int,
-    on_progress: Optional[ProgressCallback],
-) -> int:
-    with key.open() as key_stream:
-        return pump_file(
-            source, patch, consumers, key=key_stream, expected_size=data_size,
-            on_progress=on_progress,
-        )  # fmt: skip
-
-
-def _checks_done(options: RestoreOptions) -> List[str]:
-    checks = [] if options.headerless else ["SHA-256"]
+def _checks_done(
+    fmt: XorFormat, options: RestoreOptions, restored_name: str, base_checked: bool
+) -> List[str]:
+    checks = ["SHA-256"] if fmt.header else []
     if options.expected_md5 is not None:
         checks.append("MD5")
     if options.check_download and options.expected_enc_md5 is not None:
         checks.append("download MD5")
+    if _by_structure(fmt, options):
+        checks.append(check_label(restored_name))
+    if base_checked:
+        checks.append(BASE_MD5)
     return checks
 
 
@@ -211,10 +290,11 @@ def _check_restored(
     header_hex: str,
     digests: dict[str, str],
     options: RestoreOptions,
+    fmt: XorFormat,
 ) -> None:
     sha256 = digests.get(SHA256)
     if sha256 is not None and sha256 != header_hex:
-        raise _diagnose_mismatch(patch, header_hex, sha256, digests, options)
+        raise _diagnose_mismatch(patch, header_hex, sha256, digests, options, fmt)
     download = digests.get(DOWNLOAD_MD5)
     if download is not None and download != options.expected_enc_md5:
         raise ChecksumMismatch(
@@ -227,8 +307,8 @@ def _check_restored(
         )
     md5 = digests.get(MD5)
     if options.expected_md5 is not None and md5 != options.expected_md5:
-        if options.headerless:
-            raise _diagnose_mismatch(patch, options.expected_md5, md5 or "", digests, options)
+        if not fmt.header:
+            raise _diagnose_mismatch(patch, options.expected_md5, md5 or "", digests, options, fmt)
         raise ListMismatch(
             f"the restored file's MD5 {md5} differs from the list's {options.expected_md5}",
             path=patch,
@@ -245,17 +325,23 @@ def _diagnose_mismatch(
     actual: str,
     digests: dict[str, str],
     options: RestoreOptions,
+    fmt: XorFormat,
 ) -> ChecksumMismatch:
     """Say which stage failed: the download, the key, or (unknown) either."""
-    algorithm = MD5 if options.headerless else SHA256
-    what = "MD5 in the list" if options.headerless else "SHA-256 in the header"
+    algorithm = SHA256 if fmt.header else MD5
+    what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
     published = options.expected_enc_md5
     if published is None:
+        needed = (
+            "the base folder must be the exact conversion the release was made against"
+            if fmt.key_noun == "base file"
+            else "the original LLaMA consolidated.00.pth is needed"
+        )
         return ChecksumMismatch(
             f"the restored data does not match the {what}",
             path=patch,
-            hint="most likely a wrong key file (the original LLaMA consolidated.00.pth is "
-            "needed), or a damaged download: compare the download's MD5 with the published list",
+            hint=f"most likely a wrong {fmt.key_noun} ({needed}), or a damaged download: "
+            "compare the download's MD5 with the published list",
             algorithm=algorithm,
             expected=expected,
             actual=actual,
@@ -274,7 +360,7 @@ def _diagnose_mismatch(
     needs = f": {options.key_hint}" if options.key_hint else ""
     return KeyMismatch(
         f"the restored data does not match the {what}, but the download matches the published "
-        "MD5, so the key file is wrong",
+        f"MD5, so the {fmt.key_noun} is wrong",
         path=patch,
         hint=f"pass the key this release was made with{needs}",
         algorithm=algorithm,
@@ -288,15 +374,25 @@ def _existing_output(
     sha256: Optional[str],
     options: RestoreOptions,
     on_progress: Optional[ProgressCallback],
+    *,
+    recorded_only: bool = False,
 ) -> Optional[str]:
-    """The MD5 of an existing output that already verifies; None when there is work to do."""
+    """The MD5 of an existing output that already verifies; None when there is work to do.
+
+    With no checksum to compare (``recorded_only``), only a file this tool restored and
+    recorded, unchanged since, counts as done: another tool's half-written file would pass
+    any check of its first bytes.
+    """
     # A symlink in the way is replaced by the restored file, never written through.
     if options.force or final_path.is_symlink() or not final_path.exists():
         return None
     if final_path.is_file() and not final_path.is_symlink():
-        recorded = _recorded_digests(final_path, on_progress)
+        recorded = _recorded_digests(final_path, on_progress, need_md5=not recorded_only)
         try:
-            digests = recorded or hash_file(final_path, [SHA256, MD5], on_progress=on_progress)
+            if recorded is not None or recorded_only:
+                digests = recorded or {}
+            else:
+                digests = hash_file(final_path, [SHA256, MD5], on_progress=on_progress)
         except OSError:
             digests = {}
         sha_ok = sha256 is None or digests.get(SHA256) == sha256
@@ -311,11 +407,11 @@ def _existing_output(
 
 
 def _recorded_digests(
-    path: Path, on_progress: Optional[ProgressCallback]
+    path: Path, on_progress: Optional[ProgressCallback], *, need_md5: bool = True
 ) -> Optional[dict[str, str]]:
     """SHA-256 and MD5 from the state file, if the file still hashes to the recorded xxh3."""
     recorded = state.lookup(path.parent, path.name)
-    if recorded is None or not recorded.md5:
+    if recorded is None or (need_md5 and not recorded.md5):
         return None
     try:
         current = hash_file(path, [XXH3_128], on_progress=on_progress)[XXH3_128]

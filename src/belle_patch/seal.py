@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 from .engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump_file
-from .errors import InputError
-from .hashing import MD5, SHA256, Hasher, new_hasher
-from .keystream import KeySource
-from .patchformat import HEADER_SIZE, patch_name
+from .errors import InputError, UsageError
+from .formats import BELLE, KeyMaterial, XorFormat
+from .hashing import MD5, SHA256, XXH3_128, Hasher, new_hasher
+from .keystream import ChunkKey
+from .patchformat import HEADER_SIZE
 from .staging import StagedFile
 
 
@@ -23,7 +25,7 @@ class SealResult:
     source: Path
     output: Path
     size: int
-    sha256: str
+    sha256: str  # empty for header-less formats
     md5: str
     seconds: float
     enc_md5: str = ""  # MD5 of the patch as a user downloads it, when asked for
@@ -31,20 +33,31 @@ class SealResult:
 
 def seal_file(
     source_path: Path,
-    key: KeySource,
+    key: KeyMaterial,
     out_dir: Path,
     *,
+    format: XorFormat = BELLE,
     download_md5: bool = False,
     on_progress: Optional[ProgressCallback] = None,
 ) -> SealResult:
-    """Write ``<name>.<sha256>.enc`` for ``source_path`` into ``out_dir``.
+    """Write the patch of ``source_path`` into ``out_dir``, named and keyed as ``format`` says.
 
-    In one pass, the header is unknown until the end, so a placeholder is written first and
-    the SHA-256 is put in its place once the data has streamed through. The MD5 of the
-    patch as published (``download_md5``) starts with that header, so it needs the SHA-256
-    first: then a first pass computes the SHA-256 of the source, and a second one writes the
-    header and the XORed data while hashing both sides with MD5.
+    BELLE: ``<name>.<sha256>.enc``. In one pass, the header is unknown until the end, so a
+    placeholder is written first and the SHA-256 is put in its place once the data has
+    streamed through. The MD5 of the patch as published (``download_md5``) starts with that
+    header, so it needs the SHA-256 first: then a first pass computes the SHA-256 of the
+    source, and a second one writes the header and the XORed data while hashing both sides
+    with MD5; both passes also take the size and xxh3 of the source, so a file changed
+    between them fails instead of giving a patch named for the old bytes holding the new.
+
+    Header-less formats (OpenBuddy ``<name>.enc``, Open-Assistant's payload under the same
+    name) take one pass: MD5 of the source and, with ``download_md5``, of the patch.
     """
+    if format.compressed:
+        raise UsageError(
+            f"writing the {format.description} variant is not supported",
+            hint="write the plain payload, which is what the published releases use",
+        )
     started = time.monotonic()
     try:
         source = source_path.open("rb", buffering=0)
@@ -52,39 +65,101 @@ def seal_file(
         raise InputError(f"cannot open the file: {exc.strerror}", path=source_path) from None
     with source, StagedFile(out_dir, source_path.name) as staged:
         size = os.fstat(source.fileno()).st_size
-        sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
-        enc_md5: Optional[Hasher] = None
-        if download_md5:
-            # SHA-256 alone first: the two MD5s then run side by side in the second pass.
-            pump_file(source, source_path, [Consumer(sha256.update)], expected_size=size)
-            source.seek(0)
-            enc_md5 = new_hasher(MD5)
-            header = memoryview(sha256.digest())
-            enc_md5.update(header)
-            staged.write(header)
-            consumers = [
-                Consumer(md5.update, INPUT),
-                Consumer(enc_md5.update, OUTPUT),
-                Consumer(staged.write, OUTPUT),
-            ]
+        if format.header:
+            size, sha256, md5, enc_md5 = _seal_with_header(
+                source, source_path, key, format, staged, size, download_md5, on_progress
+            )
         else:
-            staged.write(memoryview(bytes(HEADER_SIZE)))
-            consumers = [
-                Consumer(sha256.update, INPUT),
-                Consumer(md5.update, INPUT),
-                Consumer(staged.write, OUTPUT),
-            ]
-        with key.open() as key_stream:
-            size = pump_file(
-                source, source_path, consumers, key=key_stream, expected_size=size,
-                on_progress=on_progress,
-            )  # fmt: skip
-        if enc_md5 is None:
-            staged.file.seek(0)
-            staged.write(memoryview(sha256.digest()))
+            sha256 = ""
+            size, md5, enc_md5 = _seal_headerless(
+                source, source_path, key, format, staged, size, download_md5, on_progress
+            )
         staged.sync()
-        output = staged.commit(patch_name(source_path.name, sha256.hexdigest()))
-    return SealResult(
-        source_path, output, size, sha256.hexdigest(), md5.hexdigest(),
-        time.monotonic() - started, enc_md5.hexdigest() if enc_md5 else "",
-    )  # fmt: skip
+        output = staged.commit(format.patch_name(source_path.name, sha256))
+    return SealResult(source_path, output, size, sha256, md5, time.monotonic() - started, enc_md5)
+
+
+def _seal_with_header(
+    source: BinaryIO,
+    source_path: Path,
+    key: KeyMaterial,
+    fmt: XorFormat,
+    staged: StagedFile,
+    size: int,
+    download_md5: bool,
+    on_progress: Optional[ProgressCallback],
+) -> tuple[int, str, str, str]:
+    sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
+    enc_md5: Optional[Hasher] = None
+    first_pass: Optional[tuple[int, str]] = None
+    second_xxh3 = new_hasher(XXH3_128)
+    if download_md5:
+        # SHA-256 alone first: the two MD5s then run side by side in the second pass.
+        first_xxh3 = new_hasher(XXH3_128)
+        first_size = pump_file(
+            source, source_path, [Consumer(sha256.update), Consumer(first_xxh3.update)],
+            expected_size=size,
+        )  # fmt: skip
+        first_pass = (first_size, first_xxh3.hexdigest())
+        source.seek(0)
+        enc_md5 = new_hasher(MD5)
+        header = memoryview(sha256.digest())
+        enc_md5.update(header)
+        staged.write(header)
+        consumers = [
+            Consumer(md5.update, INPUT),
+            Consumer(second_xxh3.update, INPUT),
+            Consumer(enc_md5.update, OUTPUT),
+            Consumer(staged.write, OUTPUT),
+        ]
+    else:
+        staged.write(memoryview(bytes(HEADER_SIZE)))
+        consumers = [
+            Consumer(sha256.update, INPUT),
+            Consumer(md5.update, INPUT),
+            Consumer(staged.write, OUTPUT),
+        ]
+    with contextlib.closing(fmt.open_key(key, source_path.name)) as key_stream:
+        size = pump_file(
+            source, source_path, consumers, key=key_stream, expected_size=size,
+            on_progress=on_progress,
+        )  # fmt: skip
+    if first_pass is not None and first_pass != (size, second_xxh3.hexdigest()):
+        raise InputError(
+            "the file changed while it was being read (its two reads differ)",
+            path=source_path,
+            hint="wait until nothing writes to it, then encrypt it again",
+        )
+    if enc_md5 is None:
+        staged.file.seek(0)
+        staged.write(memoryview(sha256.digest()))
+    return size, sha256.hexdigest(), md5.hexdigest(), enc_md5.hexdigest() if enc_md5 else ""
+
+
+def _seal_headerless(
+    source: BinaryIO,
+    source_path: Path,
+    key: KeyMaterial,
+    fmt: XorFormat,
+    staged: StagedFile,
+    size: int,
+    download_md5: bool,
+    on_progress: Optional[ProgressCallback],
+) -> tuple[int, str, str]:
+    md5 = new_hasher(MD5)
+    enc_md5 = new_hasher(MD5) if download_md5 else None
+    consumers = [Consumer(md5.update, INPUT)]
+    if enc_md5 is not None:
+        consumers.append(Consumer(enc_md5.update, OUTPUT))
+    consumers.append(Consumer(staged.write, OUTPUT))
+    with contextlib.ExitStack() as stack:
+        key_stream: Optional[ChunkKey] = None
+        if not fmt.copies_as_is(key, source_path.name):
+            key_stream = stack.enter_context(
+                contextlib.closing(fmt.open_key(key, source_path.name))
+            )
+        size = pump_file(
+            source, source_path, consumers, key=key_stream, expected_size=size,
+            on_progress=on_progress,
+        )  # fmt: skip
+    return size, md5.hexdigest(), enc_md5.hexdigest() if enc_md5 else ""

@@ -1,0 +1,229 @@
+"""The XOR patch families as values: one read loop, four ways to name, key and verify.
+
+- BELLE / point-alpaca: ``<name>.<sha256>.enc``, a 32-byte SHA-256 header, the key file
+  tiled in 10 MiB chunks.
+- TechGPT: the same name (carrying the SHA-256 of nothing) without a header; an MD5 list
+  is the only way to verify it.
+- OpenBuddy: ``<name>.enc``, no header; every 16 MiB block is XORed with the first
+  len(block) bytes of the seed, the first 16 MiB of LLaMA-1 7B ``consolidated.00.pth``.
+  That is the BELLE tiling with 8 MiB chunks over the key cut to 16 MiB (two key chunks,
+  data chunk i uses key chunk i mod 2), which keeps the read loop's buffers small.
+- Open-Assistant (``xor_codec.py``, also PygmalionAI): same name in and out, no header,
+  each file XORed with the base file of the same name (see basestream.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import FrozenSet, Optional, Union
+
+from .basestream import BaseFolder
+from .errors import KeyFileError, PatchFormatError
+from .hashing import MD5, new_hasher
+from .keystream import ChunkKey, KeySource
+from .patchformat import EMPTY_SHA256, PATCH_SUFFIX, check_safe_name, parse_patch_name
+from .patchformat import patch_name as hashed_patch_name
+
+KeyMaterial = Union[KeySource, BaseFolder]
+
+SHA256_HEADER = "SHA-256 header"
+MD5_LIST = "MD5 list"
+STRUCTURE = "structure only"
+
+MIB = 1024 * 1024
+OPENBUDDY_SEED_SIZE = 16 * MIB
+OPENBUDDY_SEED_MD5 = "08cf0f43451cc4ae056e0b19e56c1fcf"
+OPENBUDDY_KEY_NAME = "LLaMA-1 7B consolidated.00.pth (the original Meta file, not a conversion)"
+
+_HASHED_NAME = re.compile(r"^.+\.[0-9a-f]{64}\.enc$", re.DOTALL)
+
+KEY_FILE = "key file"
+BASE_FOLDER = "base folder"
+
+
+@dataclass(frozen=True)
+class XorFormat:
+    """How one family names, heads, keys and verifies its files."""
+
+    name: str
+    description: str
+    header: bool  # a 32-byte SHA-256 of the restored file leads the patch
+    hash_in_name: bool  # ``<name>.<sha256>.enc``
+    suffix: str  # what the patch name adds to the restored name ("" for Open-Assistant)
+    key_kind: str  # KEY_FILE or BASE_FOLDER
+    key_chunk_size: Optional[int] = None  # None: the KeySource's own (10 MiB)
+    key_limit: Optional[int] = None  # the key is cut to its first bytes
+    verifiable_by: tuple[str, ...] = (MD5_LIST,)
+    needs_md5: bool = False  # refuse to restore without an MD5 (nothing else can verify it)
+    copied_without_base: FrozenSet[str] = field(default_factory=frozenset)
+    compressed: bool = False  # the payload is a gzip stream of the XORed bytes
+
+    @property
+    def key_noun(self) -> str:
+        return "base file" if self.key_kind == BASE_FOLDER else "key file"
+
+    def restored_name(self, patch_file_name: str) -> str:
+        """The name a patch restores to; raise PatchFormatError if it is not this format's."""
+        if self.hash_in_name:
+            return parse_patch_name(patch_file_name).restored_name
+        if self.suffix:
+            if not patch_file_name.endswith(self.suffix) or len(patch_file_name) <= len(
+                self.suffix
+            ):
+                raise PatchFormatError(
+                    f"the name does not end in {self.suffix}, "
+                    f"so it is not a {self.description} file",
+                    path=patch_file_name,
+                    hint="pass the files as published, without renaming them",
+                )
+            return check_safe_name(patch_file_name[: -len(self.suffix)])
+        return check_safe_name(patch_file_name)
+
+    def patch_name(self, restored_name: str, sha256_hex: str = "") -> str:
+        """The published name of the patch for ``restored_name``."""
+        if self.hash_in_name:
+            return hashed_patch_name(restored_name, sha256_hex if self.header else EMPTY_SHA256)
+        return check_safe_name(restored_name) + self.suffix
+
+    def open_key(
+        self, key: KeyMaterial, restored_name: str, *, hash_base: bool = False
+    ) -> ChunkKey:
+        """The key stream for one file; the caller closes it."""
+        if self.key_kind == BASE_FOLDER:
+            if not isinstance(key, BaseFolder):
+                raise KeyFileError(
+                    f"{self.description} files are XORed with a base folder, not a key file",
+                    path=getattr(key, "path", None),
+                    hint="pass the converted LLaMA folder the release was made against",
+                )
+            return key.open_for(restored_name, hash_md5=hash_base)
+        if not isinstance(key, KeySource):
+            raise KeyFileError(
+                f"{self.description} files are XORed with a key file, not a folder",
+                path=key.folder,
+                hint="pass the LLaMA consolidated.00.pth file",
+            )
+        if self.key_limit is not None and key.size < self.key_limit:
+            raise KeyFileError(
+                f"the key file is {key.size} bytes, shorter than the {self.key_limit // MIB} MiB "
+                f"seed {self.description} files are XORed with",
+                path=key.path,
+                hint=f"pass {OPENBUDDY_KEY_NAME}",
+            )
+        return key.open(chunk_size=self.key_chunk_size, limit=self.key_limit)
+
+    def copies_as_is(self, key: KeyMaterial, restored_name: str) -> bool:
+        """Files the publisher's tool copies unchanged (added_tokens.json without a base)."""
+        return (
+            restored_name in self.copied_without_base
+            and isinstance(key, BaseFolder)
+            and not key.has(restored_name)
+        )
+
+
+BELLE = XorFormat(
+    name="belle",
+    description="BELLE / point-alpaca",
+    header=True,
+    hash_in_name=True,
+    suffix=PATCH_SUFFIX,
+    key_kind=KEY_FILE,
+    verifiable_by=(SHA256_HEADER, MD5_LIST),
+)
+TECHGPT = XorFormat(
+    name="techgpt",
+    description="header-less (TechGPT)",
+    header=False,
+    hash_in_name=True,
+    suffix=PATCH_SUFFIX,
+    key_kind=KEY_FILE,
+    needs_md5=True,
+)
+OPENBUDDY = XorFormat(
+    name="openbuddy",
+    description="OpenBuddy",
+    header=False,
+    hash_in_name=False,
+    suffix=PATCH_SUFFIX,
+    key_kind=KEY_FILE,
+    key_chunk_size=OPENBUDDY_SEED_SIZE // 2,
+    key_limit=OPENBUDDY_SEED_SIZE,
+    verifiable_by=(MD5_LIST, STRUCTURE),
+)
+OASST = XorFormat(
+    name="oasst",
+    description="Open-Assistant",
+    header=False,
+    hash_in_name=False,
+    suffix="",
+    key_kind=BASE_FOLDER,
+    verifiable_by=(MD5_LIST, STRUCTURE),
+    copied_without_base=frozenset({"added_tokens.json"}),
+)
+OASST_GZIP = XorFormat(
+    name="oasst-gzip",
+    description="Open-Assistant (gzip)",
+    header=False,
+    hash_in_name=False,
+    suffix="",
+    key_kind=BASE_FOLDER,
+    verifiable_by=(MD5_LIST, STRUCTURE),
+    copied_without_base=frozenset({"added_tokens.json"}),
+    compressed=True,
+)
+
+FORMATS = {f.name: f for f in (BELLE, TECHGPT, OPENBUDDY, OASST, OASST_GZIP)}
+
+
+def format_by_name(file_name: str) -> Optional[XorFormat]:
+    """The format a file's name alone points to: BELLE for ``<name>.<sha256>.enc``, OpenBuddy
+    for any other ``<name>.enc``; None when the name says nothing (Open-Assistant payloads
+    keep their names, TechGPT's names look like BELLE's: a release list decides those)."""
+    if _HASHED_NAME.match(file_name):
+        return BELLE
+    if file_name.endswith(PATCH_SUFFIX) and len(file_name) > len(PATCH_SUFFIX):
+        return OPENBUDDY
+    return None
+
+
+@dataclass(frozen=True)
+class SeedCheck:
+    """Whether a key file starts with OpenBuddy's seed."""
+
+    path: Path
+    md5: str  # of the first 16 MiB (or of the whole file when shorter)
+    size: int
+    matches: bool
+
+    def describe(self) -> str:
+        if self.matches:
+            return "the first 16 MiB match OpenBuddy's seed"
+        if self.size < OPENBUDDY_SEED_SIZE:
+            return (
+                f"the key is {self.size} bytes, shorter than OpenBuddy's 16 MiB seed; "
+                f"it should be {OPENBUDDY_KEY_NAME}"
+            )
+        return (
+            f"the key's first 16 MiB hash to {self.md5}, not {OPENBUDDY_SEED_MD5}; "
+            f"it should be {OPENBUDDY_KEY_NAME}"
+        )
+
+
+def check_openbuddy_seed(key: KeySource) -> SeedCheck:
+    """Hash the key's first 16 MiB and compare with the seed MD5 OpenBuddy's script checks."""
+    hasher = new_hasher(MD5)
+    try:
+        with key.path.open("rb", buffering=0) as source:
+            remaining = OPENBUDDY_SEED_SIZE
+            while remaining:
+                data = source.read(min(remaining, 4 * MIB))
+                if not data:
+                    break
+                hasher.update(data)
+                remaining -= len(data)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read the key file: {exc.strerror}", path=key.path) from None
+    md5 = hasher.hexdigest()
+    return SeedCheck(key.path, md5, key.size, md5 == OPENBUDDY_SEED_MD5)
