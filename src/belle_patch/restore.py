@@ -98,7 +98,11 @@ def restore_patch(
         else:
             header = check_header(probe, patch_size, name, path=str(patch))
         opened = _OpenPatch(patch, source, name.restored_name, header, patch_size)
-        with output_lock(out_dir, name.restored_name):
+        with output_lock(
+            out_dir,
+            name.restored_name,
+            waiting=None if on_progress is None else lambda: on_progress(0),
+        ):
             result = _restore_locked(opened, key, out_dir, options, on_progress)
     return replace(result, seconds=time.monotonic() - started)
 
