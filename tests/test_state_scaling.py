@@ -1,0 +1,126 @@
+"""Recording and looking up n files costs O(n) work in all, and a crash corrupts nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from belle_patch import state
+
+COUNT = 3000
+
+
+class CountingJson:
+    """json as the state module sees it, counting the characters it parses and writes."""
+
+    def __init__(self) -> None:
+        self.parsed = 0
+        self.written = 0
+
+    def loads(self, text: Any, **kwargs: Any) -> Any:
+        self.parsed += len(text)
+        return json.loads(text, **kwargs)
+
+    def dumps(self, value: Any, **kwargs: Any) -> str:
+        text = json.dumps(value, **kwargs)
+        self.written += len(text)
+        return text
+
+
+def make_files(folder: Path, count: int) -> List[str]:
+    names = [f"part-{index:05d}.bin" for index in range(count)]
+    for name in names:
+        (folder / name).write_bytes(name.encode())
+    return names
+
+
+def record(folder: Path, name: str) -> None:
+    state.record(folder, name, xxh3_128=name[:32] + "x", sha256=name + "s", md5=name + "m")
+
+
+def size_of_full_state(folder: Path) -> int:
+    files = {n: vars(s) for n, s in sorted(state.records(folder).items())}
+    return len(json.dumps({"files": files}, indent=1))
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> CountingJson:
+    counter = CountingJson()
+    monkeypatch.setattr(state, "json", counter)
+    return counter
+
+
+def test_recording_then_looking_up_is_linear(tmp_path: Path, counting: CountingJson) -> None:
+    names = make_files(tmp_path, COUNT)
+    for name in names:
+        record(tmp_path, name)
+    for name in names:
+        found = state.lookup(tmp_path, name)
+        assert found is not None and found.md5 == name + "m"
+    full = size_of_full_state(tmp_path)
+    # Rewriting the whole state on every record would write about COUNT / 2 times as much.
+    assert counting.written < 6 * full
+    assert counting.parsed < 6 * full
+    assert len(state.records(tmp_path)) == COUNT
+
+
+def test_interleaved_records_and_lookups_are_linear(tmp_path: Path, counting: CountingJson) -> None:
+    names = make_files(tmp_path, COUNT)
+    for name in names:
+        assert state.lookup(tmp_path, name) is None
+        record(tmp_path, name)
+        assert state.lookup(tmp_path, name) is not None
+    full = size_of_full_state(tmp_path)
+    assert counting.written < 6 * full
+    assert counting.parsed < 6 * full
+
+
+def test_flush_leaves_every_record_in_state_json(tmp_path: Path) -> None:
+    names = make_files(tmp_path, 50)
+    for name in names:
+        record(tmp_path, name)
+    state.flush(tmp_path)
+    document = json.loads((tmp_path / ".belle-patch" / "state.json").read_text())
+    assert sorted(document["files"]) == names
+    assert (tmp_path / ".belle-patch" / "state.journal").stat().st_size == 0
+
+
+def test_a_record_cut_short_loses_only_itself(tmp_path: Path) -> None:
+    names = make_files(tmp_path, 5)
+    for name in names[:4]:
+        record(tmp_path, name)
+    journal = tmp_path / ".belle-patch" / "state.journal"
+    line = journal.read_bytes().splitlines(keepends=True)[-1]
+    with journal.open("ab") as out:
+        out.write(b"\0\0\0\n" + line[: len(line) // 2])  # damage, then a write cut short
+    assert sorted(state.records(tmp_path)) == names[:4]
+    record(tmp_path, names[4])
+    recorded = state.records(tmp_path)
+    assert sorted(recorded) == names[:4] or sorted(recorded) == names
+    assert set(names[:4]) <= set(recorded)
+
+
+def test_records_from_other_processes_are_seen(tmp_path: Path) -> None:
+    names = make_files(tmp_path, 40)
+    record(tmp_path, names[0])
+    assert list(state.records(tmp_path)) == [names[0]]
+    code = (
+        "import sys; from pathlib import Path; from belle_patch import state\n"
+        "for name in sys.argv[2:]:\n"
+        "    state.record(Path(sys.argv[1]), name, xxh3_128='x', sha256='s', md5='m')\n"
+    )
+    env: Dict[str, str] = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    children = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path), *names[start::2]], env=env)
+        for start in (1, 2)
+    ]
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    recorded = state.records(tmp_path)
+    assert sorted(recorded) == names
+    assert recorded[names[0]].xxh3_128 != "x" and recorded[names[1]].xxh3_128 == "x"
