@@ -167,9 +167,12 @@ def test_windows_output_lock_waits_and_can_be_cancelled(
         if len(rounds) == 3:
             raise Stop
 
-    with guards.output_lock(tmp_path, "model.bin"), pytest.raises(Stop):
-        with guards.output_lock(tmp_path, "model.bin", waiting=waiting):
-            pytest.fail("two holders of one output lock")
+    with (
+        guards.output_lock(tmp_path, "model.bin"),
+        pytest.raises(Stop),
+        guards.output_lock(tmp_path, "model.bin", waiting=waiting),
+    ):
+        pytest.fail("two holders of one output lock")
     assert len(rounds) == 3
     busy = [mode for _, mode, _, _ in fake_msvcrt.calls if mode == FakeMsvcrt.LK_NBLCK]
     assert len(busy) == 1 + 3  # the holder's, then one attempt per round of waiting
