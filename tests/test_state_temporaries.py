@@ -107,6 +107,14 @@ def test_a_huge_process_id_is_no_traceback(tmp_path: Path) -> None:
     assert remove_stale_temporaries(tmp_path) == [stale]
 
 
+def test_a_just_created_temporary_is_kept_until_it_could_be_locked(tmp_path: Path) -> None:
+    fresh = tmp_path / foreign_name()
+    fresh.write_bytes(b"")  # as mkstemp leaves it, a moment before the run locks it
+    assert remove_stale_temporaries(tmp_path) == []
+    os.utime(fresh, (0, 0))
+    assert remove_stale_temporaries(tmp_path) == [fresh]
+
+
 def test_missing_folder_gives_nothing(tmp_path: Path) -> None:
     kept: List[Tuple[Path, str]] = []
     assert remove_stale_temporaries(tmp_path / "missing", kept=kept) == []

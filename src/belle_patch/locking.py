@@ -158,7 +158,7 @@ def lock_file(
     try:
         yield outcome
     finally:
-        if remove and outcome is not BUSY:
+        if remove:
             # Windows refuses to delete an open file: there the lock file stays.
             with contextlib.suppress(OSError):
                 os.unlink(path)

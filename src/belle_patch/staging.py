@@ -13,6 +13,7 @@ import re
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, List, Optional, Tuple, Type
@@ -23,6 +24,8 @@ from .writeback import WritebackTracker
 
 TEMP_MARKER = ".belle-patch-"
 TEMP_SUFFIX = ".tmp"
+# An empty temporary this young may not be locked yet by the run that created it.
+FRESH_SECONDS = 60
 
 _umask_lock = threading.Lock()
 
@@ -48,7 +51,7 @@ def temp_prefix(final_name: str) -> str:
 
 
 def describe_os_error(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return "no space left on the output device"
     if exc.errno == errno.EFBIG:
         return "the file is larger than this system or file size limit allows"
@@ -220,6 +223,8 @@ def _remove_if_stale(path: Path, pid: int) -> Optional[str]:
         return "not a regular file, so not a belle-patch temporary: left alone"
     if _may_run_here(pid):
         return ""
+    if info.st_size == 0 and abs(time.time() - info.st_mtime) < FRESH_SECONDS:
+        return ""  # a run may have just created it, and not locked it yet
     try:
         fd = open_regular(path, os.O_RDONLY)
     except FileNotFoundError:
