@@ -9,7 +9,7 @@ from typing import List
 
 import pytest
 
-from belle_patch import guards, locking
+from belle_patch import guards, locking, state
 from belle_patch.keystream import KeySource
 from belle_patch.restore import restore_patch
 
@@ -151,3 +151,25 @@ def test_restore_waiting_for_another_run_stops_with_the_batch(
     assert [type(exc) for exc in raised] == [Stop]
     assert set(seen) == {0}  # it only waited: nothing was restored
     assert not (out / "w.bin").exists()
+
+
+def test_a_stuck_state_lock_costs_the_record_not_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a")
+    (tmp_path / ".belle-patch").mkdir()
+    monkeypatch.setattr(state, "LOCK_PATIENCE_SECONDS", 0.2)
+    with state.exclusive_lock(tmp_path / ".belle-patch" / state.LOCK_FILE):
+        thread = threading.Thread(
+            target=state.record,
+            args=(tmp_path, "a.bin"),
+            kwargs={"xxh3_128": "x", "sha256": "s", "md5": "m"},
+            daemon=True,
+        )
+        thread.start()
+        thread.join(JOIN_SECONDS)
+        assert not thread.is_alive()
+    assert state.records(tmp_path) == {}
+    problem = state.last_problem(tmp_path, forget=True)
+    assert problem is not None and "stayed locked" in problem
+    assert state.last_problem(tmp_path) is None

@@ -186,6 +186,7 @@ def test_windows_staged_files_are_locked_while_open(
     from belle_patch.staging import StagedFile, remove_stale_temporaries
 
     staged = StagedFile(tmp_path, "model.bin")
+    staged.write(memoryview(b"streamed so far"))
     fd = staged.file.fileno()
     assert fake_msvcrt.modes_of({fd}) == [FakeMsvcrt.LK_NBLCK]
     # Renamed to carry the id of a process that does not run here: only the lock tells.

@@ -23,6 +23,7 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
@@ -37,6 +38,9 @@ LOCK_FILE = "state.lock"
 MAX_STATE_BYTES = 64 * 1024 * 1024
 # A journal smaller than this is never merged: merging tiny states would only cost time.
 MERGE_FLOOR_BYTES = 64 * 1024
+# The state lock is held for milliseconds; a longer wait means a stuck run, and records
+# are worth less than finishing.
+LOCK_PATIENCE_SECONDS = 10.0
 
 _FIELDS = {"size": int, "mtime_ns": int, "xxh3_128": str, "sha256": str, "md5": str}
 
@@ -63,21 +67,20 @@ def _key(folder: Path) -> str:
     return os.path.abspath(folder)
 
 
-def last_problem(folder: Path) -> Optional[str]:
-    """One line on why the state of ``folder`` was last ignored or not updated, or None.
+def last_problem(folder: Path, *, forget: bool = False) -> Optional[str]:
+    """One line on why the state of ``folder`` was last ignored or left unchanged, or None.
 
-    A later operation on the same folder that goes through clears it.
+    Kept until asked for with ``forget``, so a caller can show it once at the end of a run.
     """
     with _guard:
+        if forget:
+            return _problems.pop(_key(folder), None)
         return _problems.get(_key(folder))
 
 
-def _note(folder: Path, problem: Optional[str]) -> None:
+def _note(folder: Path, problem: str) -> None:
     with _guard:
-        if problem is None:
-            _problems.pop(_key(folder), None)
-        else:
-            _problems[_key(folder)] = problem
+        _problems[_key(folder)] = problem
 
 
 def _describe(exc: BaseException, path: Path) -> str:
@@ -125,9 +128,20 @@ def state_folder(folder: Path, *, create: bool) -> Optional[Path]:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (created if missing); others wait."""
-    with lock_file(lock_path):
+def exclusive_lock(lock_path: Path, *, patience: Optional[float] = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created if missing); others wait.
+
+    With ``patience`` (seconds), a wait that lasts longer raises StateProblem.
+    """
+    waiting = None
+    if patience is not None:
+        deadline = time.monotonic() + patience
+
+        def waiting() -> None:
+            if time.monotonic() > deadline:
+                raise StateProblem(f"{lock_path} stayed locked by another run")
+
+    with lock_file(lock_path, waiting=waiting):
         yield
 
 
@@ -278,7 +292,6 @@ def records(folder: Path) -> Dict[str, FileState]:
             _cache.pop(_key(folder), None)
             _note(folder, _describe(exc, folder / STATE_FOLDER))
             return {}
-        _note(folder, None)
         return files
 
 
@@ -291,7 +304,6 @@ def lookup(folder: Path, name: str) -> Optional[FileState]:
             _cache.pop(_key(folder), None)
             _note(folder, _describe(exc, folder / STATE_FOLDER))
             return None
-        _note(folder, None)
     if entry is None:
         return None
     try:
@@ -315,7 +327,7 @@ def record(folder: Path, name: str, *, xxh3_128: str, sha256: str, md5: str) -> 
         line = json.dumps({"name": name, **asdict(entry)}).encode() + b"\n"
         state_dir = state_folder(folder, create=True)
         assert state_dir is not None
-        with _guard, exclusive_lock(state_dir / LOCK_FILE):
+        with _guard, exclusive_lock(state_dir / LOCK_FILE, patience=LOCK_PATIENCE_SECONDS):
             journal_size = _append(state_dir / JOURNAL_FILE, line)
             document = _lstat(state_dir / STATE_FILE)
             # The first record makes a state.json, so the folder's state has its usual shape.
@@ -324,7 +336,6 @@ def record(folder: Path, name: str, *, xxh3_128: str, sha256: str, md5: str) -> 
     except (OSError, StateProblem) as exc:
         _note(folder, _describe(exc, folder / STATE_FOLDER))
         return
-    _note(folder, None)
 
 
 def flush(folder: Path) -> None:
@@ -340,7 +351,7 @@ def flush(folder: Path) -> None:
         journal = _lstat(state_dir / JOURNAL_FILE)
         if journal is None or journal.st_size == 0:
             return
-        with _guard, exclusive_lock(state_dir / LOCK_FILE):
+        with _guard, exclusive_lock(state_dir / LOCK_FILE, patience=LOCK_PATIENCE_SECONDS):
             _merge(folder, state_dir)
     except (OSError, StateProblem) as exc:
         _note(folder, _describe(exc, folder / STATE_FOLDER))
