@@ -198,3 +198,24 @@ def test_windows_staged_files_are_locked_while_open(
     fake_msvcrt.held.clear()  # closing a file releases its locks
     assert remove_stale_temporaries(tmp_path) == [foreign]
     assert not foreign.exists()
+
+
+def test_windows_lock_file_is_removed_once_closed(
+    fake_msvcrt: FakeMsvcrt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from belle_patch import locking
+
+    path = tmp_path / "x.lock"
+    monkeypatch.setattr(os, "name", "nt")
+    deleted_while_open: List[bool] = []
+    real_unlink = os.unlink
+
+    def unlink(target: str) -> None:
+        deleted_while_open.append(bool(fake_msvcrt.held))
+        real_unlink(target)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    with locking.lock_file(path, remove=True):
+        assert path.exists()
+    assert deleted_while_open == [False]  # Windows deletes no open (here: locked) file
+    assert not path.exists()

@@ -124,3 +124,22 @@ def test_records_from_other_processes_are_seen(tmp_path: Path) -> None:
     recorded = state.records(tmp_path)
     assert sorted(recorded) == names
     assert recorded[names[0]].xxh3_128 != "x" and recorded[names[1]].xxh3_128 == "x"
+
+
+def test_a_merge_removes_temporaries_that_crashed_merges_left(tmp_path: Path) -> None:
+    names = make_files(tmp_path, 2)
+    record(tmp_path, names[0])
+    state_dir = tmp_path / ".belle-patch"
+    old = state_dir / "state.json.123.tmp"
+    recent = state_dir / "state.json.k3j_x8q2.tmp"
+    other = state_dir / "notes.tmp"
+    for path in (old, recent, other):
+        path.write_text("{")
+    os.utime(old, (0, 0))
+    os.utime(other, (0, 0))
+    record(tmp_path, names[1])
+    state.flush(tmp_path)
+    assert sorted(os.listdir(state_dir)) == sorted(
+        ["notes.tmp", "state.json", "state.journal", "state.lock", recent.name]
+    )
+    assert sorted(state.records(tmp_path)) == names

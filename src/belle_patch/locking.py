@@ -158,9 +158,13 @@ def lock_file(
     try:
         yield outcome
     finally:
-        if remove:
-            # Windows refuses to delete an open file: there the lock file stays.
+        if remove and os.name == "posix":
             with contextlib.suppress(OSError):
                 os.unlink(path)
         unlock(fd)
         os.close(fd)
+        if remove and os.name != "posix":
+            # Windows deletes no file that is open, so this fails while another run waits
+            # on it, and a run that opens it later makes a new one.
+            with contextlib.suppress(OSError):
+                os.unlink(path)

@@ -41,6 +41,8 @@ MERGE_FLOOR_BYTES = 64 * 1024
 # The state lock is held for milliseconds; a longer wait means a stuck run, and records
 # are worth less than finishing.
 LOCK_PATIENCE_SECONDS = 10.0
+# A merge writes its temporary file in milliseconds; one this old was left by a crash.
+TEMPORARY_AGE_SECONDS = 3600
 
 _FIELDS = {"size": int, "mtime_ns": int, "xxh3_128": str, "sha256": str, "md5": str}
 
@@ -376,6 +378,7 @@ def _merge(folder: Path, state_dir: Path) -> None:
     data = document.encode()
     if len(data) > MAX_STATE_BYTES:
         raise StateProblem(f"{state_dir / STATE_FILE} would be too large")
+    _remove_old_temporaries(state_dir)
     # mkstemp creates a new file of its own: no name anyone could have prepared.
     fd, temp = tempfile.mkstemp(prefix=f"{STATE_FILE}.", suffix=".tmp", dir=state_dir)
     try:
@@ -402,6 +405,19 @@ def _merge(folder: Path, state_dir: Path) -> None:
     merged = _Cached(_identity(_lstat(state_dir / STATE_FILE)), (journal.st_dev, journal.st_ino), 0)
     merged.files.update(files)
     _cache[_key(folder)] = merged
+
+
+def _remove_old_temporaries(state_dir: Path) -> None:
+    """Delete ``state.json.*.tmp`` files that a merge killed long ago left behind."""
+    now = time.time()
+    with contextlib.suppress(OSError), os.scandir(state_dir) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(f"{STATE_FILE}.") and entry.name.endswith(".tmp")):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode) and now - info.st_mtime > TEMPORARY_AGE_SECONDS:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def sync_folder(folder: Path) -> None:
