@@ -40,19 +40,30 @@ def test_failed_decrypt_leaves_no_lock_files(release: Release, tmp_path: Path) -
     result = run("decrypt", release.enc_dir, "-k", wrong_key, "-o", out)
     assert result.exit_code == 1
     assert files_under(out) == []
-    guards.remove_empty_state_folders(out)
-    assert os.listdir(out) == []
+    assert os.listdir(out) == []  # the state folder it made for its locks went with them
 
 
 def test_cleanup_keeps_what_it_did_not_make(release: Release, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / ".belle-patch" / "locks").mkdir(parents=True)
+    (out / ".belle-patch" / "locks" / "other.lock").write_bytes(b"")
+    guards.remove_empty_state_folders(out)
+    assert os.listdir(out / ".belle-patch" / "locks") == ["other.lock"]
+    os.unlink(out / ".belle-patch" / "locks" / "other.lock")
     guards.remove_empty_state_folders(out)
     assert os.listdir(out / ".belle-patch") == []  # the empty locks folder went, not its parent
     assert run("decrypt", release.enc_dir, "-k", release.key, "-o", out).exit_code == 0
-    guards.remove_empty_state_folders(out)
-    assert "state.json" in os.listdir(out / ".belle-patch")
-    assert not (out / ".belle-patch" / "locks").exists()
+    assert sorted(os.listdir(out / ".belle-patch")) == ["state.journal", "state.json", "state.lock"]
+
+
+def test_cleanup_removes_the_state_folder_this_run_made(tmp_path: Path) -> None:
+    with guards.output_lock(tmp_path, "a.bin"):
+        assert os.listdir(tmp_path / ".belle-patch" / "locks") == ["a.bin.lock"]
+        (tmp_path / ".belle-patch" / "keep").write_bytes(b"")
+    assert os.listdir(tmp_path / ".belle-patch") == ["keep"]
+    os.unlink(tmp_path / ".belle-patch" / "keep")
+    guards.remove_empty_state_folders(tmp_path)
+    assert os.listdir(tmp_path) == []
 
 
 def test_lock_file_is_removed_on_release(tmp_path: Path) -> None:

@@ -327,17 +327,24 @@ def record(folder: Path, name: str, *, xxh3_128: str, sha256: str, md5: str) -> 
         info = (folder / name).stat()
         entry = FileState(info.st_size, info.st_mtime_ns, xxh3_128, sha256, md5)
         line = json.dumps({"name": name, **asdict(entry)}).encode() + b"\n"
-        state_dir = state_folder(folder, create=True)
-        assert state_dir is not None
-        with _guard, exclusive_lock(state_dir / LOCK_FILE, patience=LOCK_PATIENCE_SECONDS):
-            journal_size = _append(state_dir / JOURNAL_FILE, line)
-            document = _lstat(state_dir / STATE_FILE)
-            # The first record makes a state.json, so the folder's state has its usual shape.
-            if document is None or journal_size > max(MERGE_FLOOR_BYTES, document.st_size):
-                _merge(folder, state_dir)
+        try:
+            _record_line(folder, line)
+        except FileNotFoundError:
+            _record_line(folder, line)  # another run removed the empty state folder meanwhile
     except (OSError, StateProblem) as exc:
         _note(folder, _describe(exc, folder / STATE_FOLDER))
         return
+
+
+def _record_line(folder: Path, line: bytes) -> None:
+    state_dir = state_folder(folder, create=True)
+    assert state_dir is not None
+    with _guard, exclusive_lock(state_dir / LOCK_FILE, patience=LOCK_PATIENCE_SECONDS):
+        journal_size = _append(state_dir / JOURNAL_FILE, line)
+        document = _lstat(state_dir / STATE_FILE)
+        # The first record makes a state.json, so the folder's state has its usual shape.
+        if document is None or journal_size > max(MERGE_FLOOR_BYTES, document.st_size):
+            _merge(folder, state_dir)
 
 
 def flush(folder: Path) -> None:
