@@ -39,8 +39,9 @@ def output_lock(
 
     ``waiting`` is called about every 50 ms while another run holds the lock; an exception
     it raises ends the wait (and leaves this block). The lock file is removed on release
-    where the system allows, and so are the folders that held it once empty. A folder that takes no lock files (or whose state folder is a
-    symlink or otherwise odd) still takes outputs: the staged rename stays atomic.
+    where the system allows, and so are the folders that held it once empty. A folder that
+    takes no lock files (or whose state folder is a symlink or otherwise odd) still takes
+    outputs: the staged rename stays atomic.
     """
     with contextlib.ExitStack() as held:
         held.callback(remove_empty_state_folders, folder)
