@@ -39,12 +39,11 @@ def output_lock(
 
     ``waiting`` is called about every 50 ms while another run holds the lock; an exception
     it raises ends the wait (and leaves this block). The lock file is removed on release
-    where the system allows, and so are the folders that held it once empty. A folder that
-    takes no lock files (or whose state folder is a symlink or otherwise odd) still takes
-    outputs: the staged rename stays atomic.
+    where the system allows (:func:`remove_empty_state_folders` then tidies up at the end of
+    a run). A folder that takes no lock files (or whose state folder is a symlink or
+    otherwise odd) still takes outputs: the staged rename stays atomic.
     """
     with contextlib.ExitStack() as held:
-        held.callback(remove_empty_state_folders, folder)
         for attempt in range(_LOCK_ATTEMPTS):
             try:
                 state_dir = state.state_folder(folder, create=True)
@@ -64,8 +63,8 @@ def output_lock(
 def remove_empty_state_folders(folder: Path) -> None:
     """Remove ``.belle-patch/locks`` if empty, and ``.belle-patch`` if empty and made here.
 
-    A run that restored nothing leaves no trace; :func:`output_lock` calls this on release,
-    and a job may call it at its end. Never raises.
+    For the end of a run, so that a run that restored nothing leaves no trace ("made here"
+    means by this process). Never raises.
     """
     state_dir = folder / state.STATE_FOLDER
     with contextlib.suppress(OSError, state.StateProblem):
