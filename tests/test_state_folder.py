@@ -119,15 +119,18 @@ def test_fifo_as_state_file_does_not_hang(tmp_path: Path) -> None:
     (out / "a.bin").write_bytes(b"a")
     fifo = out / ".belle-patch" / "state.json"
     os.mkfifo(fifo)
-
-    def record_and_look() -> None:
-        state.record(out, "a.bin", xxh3_128="x", sha256="s", md5="m")
-        state.lookup(out, "a.bin")
-
-    assert finishes(record_and_look, open_fifo_briefly(fifo))
-    assert state.lookup(out, "a.bin") is None
-    assert state.records(out) == {}
+    found = []
+    assert finishes(lambda: found.append(state.lookup(out, "a.bin")), open_fifo_briefly(fifo))
+    assert found == [None]
     assert "not a regular file" in (state.last_problem(out) or "")
+    # Recording replaces what cannot be read, without opening it.
+    assert finishes(
+        lambda: state.record(out, "a.bin", xxh3_128="x", sha256="s", md5="m"),
+        open_fifo_briefly(fifo),
+    )
+    assert fifo.is_file()
+    recorded = state.lookup(out, "a.bin")
+    assert recorded is not None and recorded.md5 == "m"
 
 
 @needs_fifos
@@ -217,7 +220,11 @@ def test_damaged_states_read_as_no_record(tmp_path: Path, document: str) -> None
     (tmp_path / "a.bin").write_bytes(b"a")
     assert state.records(tmp_path) == {}
     assert state.lookup(tmp_path, "a.bin") is None
-    assert state.last_problem(tmp_path) is not None
+    assert state.last_problem(tmp_path, forget=True) is not None
+    # The next record replaces the damaged state.
+    state.record(tmp_path, "a.bin", xxh3_128="x", sha256="s", md5="m")
+    assert list(state.records(tmp_path)) == ["a.bin"]
+    assert state.last_problem(tmp_path) is None
 
 
 def test_state_folder_that_is_a_file_is_left_alone(tmp_path: Path) -> None:

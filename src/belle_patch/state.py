@@ -320,8 +320,8 @@ def lookup(folder: Path, name: str) -> Optional[FileState]:
 def record(folder: Path, name: str, *, xxh3_128: str, sha256: str, md5: str) -> None:
     """Remember a verified file; best effort, since the state only saves time later.
 
-    The record is appended to the journal and is durable once the call returns unless the
-    system crashes; a crash loses recent records, never the older ones.
+    The record is one line appended to the journal. A crash may lose the newest records,
+    never older ones, and never leaves a state that reads as damaged.
     """
     try:
         info = (folder / name).stat()
@@ -345,6 +345,11 @@ def _record_line(folder: Path, line: bytes) -> None:
         # The first record makes a state.json, so the folder's state has its usual shape.
         if document is None or journal_size > max(MERGE_FLOOR_BYTES, document.st_size):
             _merge(folder, state_dir)
+            return
+        try:
+            _load(folder)  # reads just the new line while the state is sound
+        except StateProblem:
+            _merge(folder, state_dir)  # replaces what cannot be read
 
 
 def flush(folder: Path) -> None:
@@ -379,8 +384,18 @@ def _append(journal: Path, line: bytes) -> int:
 
 
 def _merge(folder: Path, state_dir: Path) -> None:
-    """Write every record into a new ``state.json`` and empty the journal; under the lock."""
-    files = _load(folder)
+    """Write every record into a new ``state.json`` and empty the journal; under the lock.
+
+    A ``state.json`` that cannot be read (damaged, too large, not a regular file) is
+    replaced, and only the journal's records survive it.
+    """
+    try:
+        files = _load(folder)
+    except StateProblem:
+        files = {}
+        journal_read = _read_bounded(state_dir / JOURNAL_FILE)
+        if journal_read is not None:
+            _parse_journal(journal_read[0], files)
     document = json.dumps({"files": {n: asdict(s) for n, s in sorted(files.items())}}, indent=1)
     data = document.encode()
     if len(data) > MAX_STATE_BYTES:
