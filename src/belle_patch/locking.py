@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Optional
 FIRST_POLL_SECONDS = 0.002
 LAST_POLL_SECONDS = 0.05
 
+_REOPEN_ATTEMPTS = 1000
 _BUSY_ERRNOS = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLOCK", -1)}
 
 
@@ -145,20 +146,21 @@ def lock_file(
     and the run starts over otherwise. Yields UNSUPPORTED where nothing could be locked.
     Raises OSError if the file cannot be opened (a symlink, a FIFO, no permission).
     """
-    while True:
+    for attempt in range(_REOPEN_ATTEMPTS):
         fd = open_regular(path, os.O_RDWR | os.O_CREAT)
         try:
             outcome = wait_for_lock(fd, waiting)
         except BaseException:
             os.close(fd)
             raise
-        if outcome is not LOCKED or _names_same_file(path, fd):
+        # A file system whose inode numbers do not compare ends up keeping the last lock.
+        if outcome is not LOCKED or _names_same_file(path, fd) or attempt + 1 == _REOPEN_ATTEMPTS:
             break
         os.close(fd)
     try:
         yield outcome
     finally:
-        if remove and os.name == "posix":
+        if remove and os.name == "posix" and _names_same_file(path, fd):
             with contextlib.suppress(OSError):
                 os.unlink(path)
         unlock(fd)
