@@ -143,3 +143,24 @@ def test_a_merge_removes_temporaries_that_crashed_merges_left(tmp_path: Path) ->
         ["notes.tmp", "state.json", "state.journal", "state.lock", recent.name]
     )
     assert sorted(state.records(tmp_path)) == names
+
+
+def test_the_cached_state_follows_changes_made_elsewhere(tmp_path: Path) -> None:
+    names = make_files(tmp_path, 4)
+    record(tmp_path, names[0])
+    record(tmp_path, names[1])
+    assert sorted(state.records(tmp_path)) == names[:2]
+    state_dir = tmp_path / ".belle-patch"
+    entry = {"size": 1, "mtime_ns": 2, "xxh3_128": "x", "sha256": "s", "md5": "m"}
+    with (state_dir / "state.journal").open("a") as journal:  # another run's record
+        journal.write(json.dumps({"name": names[2], **entry}) + "\n")
+    assert sorted(state.records(tmp_path)) == names[:3]
+    # Another run merged: a new state.json and an empty journal.
+    replacement = state_dir / "elsewhere.json"
+    replacement.write_text(json.dumps({"files": {names[3]: entry}}))
+    os.replace(replacement, state_dir / "state.json")
+    (state_dir / "state.journal").write_bytes(b"")
+    assert list(state.records(tmp_path)) == [names[3]]
+    os.unlink(state_dir / "state.json")
+    os.unlink(state_dir / "state.journal")
+    assert state.records(tmp_path) == {}
