@@ -202,10 +202,11 @@ def _parse_document(data: bytes, path: Path) -> Dict[str, FileState]:
 def _parse_journal(data: bytes, files: Dict[str, FileState]) -> int:
     """Apply the complete lines of ``data`` to ``files``; how many bytes they took."""
     end = data.rfind(b"\n") + 1
-    for line in data[:end].splitlines():
-        # A line cut short by a crash, or damaged, loses that record only.
+    for line in data[:end].split(b"\n"):
+        # A line cut short by a crash, or damaged, loses that record only; a crash can also
+        # leave zeros where a line was, before the next one.
         try:
-            raw = json.loads(line)
+            raw = json.loads(line.lstrip(b"\0"))
         except (ValueError, RecursionError):
             continue
         entry = _entry(raw)
