@@ -115,7 +115,11 @@ def restore_patch(
             check_lfs(probe, path=str(patch))
             header = b""
         opened = _OpenPatch(patch, source, restored_name, header, patch_size)
-        with output_lock(out_dir, restored_name):
+        with output_lock(
+            out_dir,
+            restored_name,
+            waiting=None if on_progress is None else lambda: on_progress(0),
+        ):
             result = _restore_locked(opened, key, fmt, out_dir, options, on_progress)
     return replace(result, seconds=time.monotonic() - started)
 

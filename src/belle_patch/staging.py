@@ -10,17 +10,22 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, List, Optional, Type
+from typing import BinaryIO, List, Optional, Tuple, Type
 
 from .errors import OutputError
+from .locking import BUSY, UNSUPPORTED, is_link, open_regular, try_lock, unlock
 from .writeback import WritebackTracker
 
 TEMP_MARKER = ".belle-patch-"
 TEMP_SUFFIX = ".tmp"
+# An empty temporary this young may not be locked yet by the run that created it.
+FRESH_SECONDS = 60
 
 _umask_lock = threading.Lock()
 
@@ -46,7 +51,7 @@ def temp_prefix(final_name: str) -> str:
 
 
 def describe_os_error(exc: OSError) -> str:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return "no space left on the output device"
     if exc.errno == errno.EFBIG:
         return "the file is larger than this system or file size limit allows"
@@ -56,7 +61,11 @@ def describe_os_error(exc: OSError) -> str:
 
 
 class StagedFile:
-    """A temporary file in ``folder`` that becomes ``final_name`` on :meth:`commit`."""
+    """A temporary file in ``folder`` that becomes ``final_name`` on :meth:`commit`.
+
+    The file stays locked while it is open, which tells other runs (even on other hosts
+    or in other containers sharing the folder) that it is not stale.
+    """
 
     def __init__(self, folder: Path, label: str) -> None:
         self.folder = folder
@@ -73,6 +82,7 @@ class StagedFile:
             ) from None
         self.temp_path = Path(temp_name)
         self.file: BinaryIO = os.fdopen(fd, "w+b", buffering=0)
+        try_lock(fd)  # a new file nobody else knows yet: this cannot wait
         self._writeback = WritebackTracker(fd)
         self._committed = False
 
@@ -107,7 +117,8 @@ class StagedFile:
     def commit(self, final_name: str) -> Path:
         """Give the file its final name (replacing whatever is there, a symlink included)."""
         final_path = self.folder / final_name
-        os.chmod(self.file.fileno(), 0o666 & ~_umask())
+        if os.chmod in os.supports_fd:  # elsewhere (Windows) the mode is only a read-only flag
+            os.chmod(self.file.fileno(), 0o666 & ~_umask())
         self.file.close()
         os.replace(self.temp_path, final_path)
         self._committed = True
@@ -135,6 +146,8 @@ class StagedFile:
 
 def _sync_folder(folder: Path) -> None:
     # The rename is durable only once the folder's entry is; not every system allows it.
+    if os.name != "posix":
+        return
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -148,36 +161,89 @@ def _sync_folder(folder: Path) -> None:
 
 
 _TEMP_NAME = re.compile(
-    r"^\..+" + re.escape(TEMP_MARKER) + r"(?P<pid>\d+)-[^/]*" + re.escape(TEMP_SUFFIX) + "$"
+    r"^\..+" + re.escape(TEMP_MARKER) + r"(?P<pid>\d+)-[a-z0-9_]+" + re.escape(TEMP_SUFFIX) + "$"
 )
 
 
-def _process_alive(pid: int) -> bool:
+def _may_run_here(pid: int) -> bool:
+    """Whether a process ``pid`` may be running in this pid namespace (POSIX only).
+
+    Versions of belle-patch before temporaries were locked left only this evidence. They
+    never ran on Windows, where os.kill(pid, 0) would send a Ctrl-C instead of probing.
+    """
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
-    except PermissionError:
+    except OSError:
         return True
     return True
 
 
-def remove_stale_temporaries(folder: Path) -> List[Path]:
-    """Delete temporary files left in ``folder`` by belle-patch runs that no longer exist.
+def remove_stale_temporaries(
+    folder: Path, *, kept: Optional[List[Tuple[Path, str]]] = None
+) -> List[Path]:
+    """Delete temporary files left in ``folder`` by belle-patch runs that ended; never raises.
 
-    A run killed with SIGKILL cannot clean up; its temporary files carry its process id,
-    so the next run can tell them from those of a run still going.
+    A run killed with SIGKILL cannot clean up. A temporary is stale when its lock is free
+    (a live run holds it, wherever that run is) and no process with the id in its name runs
+    here. Entries with such a name that cannot go (not a regular file, no permission, a
+    system without locks) are appended to ``kept`` as (path, reason) for the caller to show.
     """
     removed: List[Path] = []
+    kept = [] if kept is None else kept
     try:
-        entries = list(folder.iterdir())
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError:
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if match is None or _process_alive(int(match["pid"])):
+        if match is None:
             continue
-        with contextlib.suppress(FileNotFoundError):
-            entry.unlink()
-            removed.append(entry)
+        path = Path(entry.path)
+        try:
+            reason = _remove_if_stale(path, int(match["pid"]))
+        except OSError as exc:
+            reason = f"cannot be removed: {describe_os_error(exc)}"
+        if reason is None:
+            removed.append(path)
+        elif reason:
+            kept.append((path, reason))
     return removed
+
+
+def _remove_if_stale(path: Path, pid: int) -> Optional[str]:
+    """None once removed; "" if it may still be in use; otherwise why it stays."""
+    info = os.lstat(path)
+    if is_link(info) or not stat.S_ISREG(info.st_mode):
+        return "not a regular file, so not a belle-patch temporary: left alone"
+    if _may_run_here(pid):
+        return ""
+    if info.st_size == 0 and abs(time.time() - info.st_mtime) < FRESH_SECONDS:
+        return ""  # a run may have just created it, and not locked it yet
+    try:
+        fd = open_regular(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return ""
+    try:
+        outcome = try_lock(fd)
+        if outcome is BUSY:
+            return ""
+        if outcome is UNSUPPORTED:
+            return "this system cannot tell whether the run that wrote it is still going"
+        held = os.fstat(fd)
+        named = os.lstat(path)
+        if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino):
+            return ""
+        if os.name == "posix":
+            os.unlink(path)
+            return None
+        unlock(fd)  # Windows deletes no open file
+    finally:
+        os.close(fd)
+    os.unlink(path)
+    return None

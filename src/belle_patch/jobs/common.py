@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
+from belle_patch import state
 from belle_patch.batch import (
     Action,
     BatchReport,
@@ -19,6 +20,7 @@ from belle_patch.batch import (
 )
 from belle_patch.errors import KeyFileError, OutputError, UsageError
 from belle_patch.events import Progress, ProgressEvents
+from belle_patch.guards import remove_empty_state_folders
 from belle_patch.keystream import KeySource
 from belle_patch.patchformat import PATCH_SUFFIX
 from belle_patch.staging import StagedFile, remove_stale_temporaries
@@ -85,11 +87,11 @@ def output_folder(path: Path, progress: Progress) -> Iterator[Callable[[], None]
             hint="pass a folder with --out DIR",
         )
     created = _not_yet_there(path)
-    kept = False
+    kept_files = False
 
     def keep() -> None:
-        nonlocal kept
-        kept = True
+        nonlocal kept_files
+        kept_files = True
 
     try:
         try:
@@ -100,13 +102,20 @@ def output_folder(path: Path, progress: Progress) -> Iterator[Callable[[], None]
                 path=path,
                 hint="choose a folder you can write to with --out",
             ) from None
-        for stale in remove_stale_temporaries(path):
+        kept: List[Tuple[Path, str]] = []
+        for stale in remove_stale_temporaries(path, kept=kept):
             progress.note(f"note: removed {stale.name}, left by a run that was killed")
+        for entry, reason in kept:
+            progress.note(f"note: left {entry.name}: {reason}")
         StagedFile(path, "write-test").discard()
         yield keep
     finally:
+        problem = state.last_problem(path, forget=True)
+        if problem:
+            progress.note(f"note: {problem}")
+        remove_empty_state_folders(path)
         # Only a run that wrote nothing undoes its folders: another run may be using them.
-        for folder in created if not kept else ():
+        for folder in created if not kept_files else ():
             with contextlib.suppress(OSError):
                 folder.rmdir()
 
