@@ -102,7 +102,7 @@ def _judged(entry: hub.PlannedFile, expected_md5: str) -> FileCheck:
         expected_md5,
         path=entry.path,
         detail=entry.detail,
-        method=method or MD5,
+        method=method,
         address=entry.address.hexdigest if entry.address is not None else "",
     )
 

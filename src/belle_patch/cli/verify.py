@@ -156,7 +156,8 @@ def _echo_warnings(report: VerifyReport, allow_unverified: bool) -> None:
         click.echo(f"belle-patch: WARNING: {_plural(count, 'line')} {verb} improperly formatted",
                    err=True)  # fmt: skip
     if unread:
-        click.echo(f"belle-patch: WARNING: {_plural(unread, 'listed file')} could not be read",
+        noun = "file" if report.download else "listed file"
+        click.echo(f"belle-patch: WARNING: {_plural(unread, noun)} could not be read",
                    err=True)  # fmt: skip
     if mismatched:
         click.echo(
@@ -182,7 +183,7 @@ def _verify_json(report: VerifyReport) -> Dict[str, Any]:
                 "status": c.status,
                 "expected_md5": c.expected or None,
                 "actual_md5": c.actual,
-                "method": c.method,
+                "method": c.method or None,
                 "verified_by": list(c.verified_by),
                 "expected_address": c.address or None,
                 "actual_address": c.actual_address,
