@@ -29,7 +29,10 @@ class _Notes(ProgressEvents):
 
 
 @click.command(short_help="Check files against MD5 lists or a Hugging Face download's hashes.")
-@click.argument("paths", nargs=-1, type=str, metavar="[PATH | hf:ORG/NAME]...")
+# Not PATH: "hf:ORG/NAME" must reach the job as written (a Path would change it on Windows).
+@click.argument(
+    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[PATH | hf:ORG/NAME]..."
+)
 @click.option(
     "--manifest", "-m", type=PATH, help="MD5 list (md5sum format) or belle-patch JSON manifest."
 )

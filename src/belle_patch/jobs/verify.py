@@ -282,7 +282,9 @@ def _verify_download(
     elif release is not None:
         expected = Expectations.from_release(find_release(release))
     else:
-        found = release_of_patches(readable) or release_by_content(readable, ContentProbe(readable))
+        found = release_of_patches(readable)
+        if found is None:
+            found = release_by_content(readable, ContentProbe(readable))
         if found is not None:
             expected = Expectations.from_release(found)
     md5s: Dict[str, str] = {}
