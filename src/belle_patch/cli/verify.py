@@ -11,7 +11,6 @@ import click
 
 import belle_patch
 from belle_patch import FAILED, OK, FileCheck, ProgressEvents, VerifyReport
-from belle_patch.filecheck import NOT_VERIFIED
 from belle_patch.names import escape_name, printable, status_line
 
 from .common import JSON_OPTION, PATH, RELEASE_OPTION, jobs_option
@@ -131,9 +130,9 @@ def _echo_check(check: FileCheck, quiet: bool) -> None:
     if check.status == OK:
         if not quiet:
             click.echo(status_line(check.name, "OK"))
-    elif check.status == NOT_VERIFIED:
+    elif check.not_verified:
         click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
-        click.echo(status_line(check.name, NOT_VERIFIED))
+        click.echo(status_line(check.name, check.status))
     elif check.unread:
         click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
         click.echo(status_line(check.name, "FAILED open or read"))
