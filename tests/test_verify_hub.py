@@ -370,3 +370,19 @@ def test_git_clone_hostile_fsmonitor_does_not_run(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout == ok_lines([".gitattributes", "config.json", "model.bin"])
     assert not marker.exists()
+
+
+def test_local_dir_state_folder_and_list_inside_are_not_reported(tmp_path: Path) -> None:
+    folder = make_local_dir(tmp_path / "BELLE-7B-1M")
+    (folder / ".belle-patch").mkdir()
+    (folder / ".belle-patch" / "state.json").write_text("{}")
+    sums = folder / "md5sums.txt"
+    sums.write_text(f"{md5((folder / 'config.json').read_bytes())}  config.json\n")
+    result = run("verify", folder, "--manifest", sums, "--json")
+    assert result.exit_code == 0
+    entries = json_files(result.stdout)
+    assert sorted(entries) == ["config.json", "model.safetensors", "sub/tokenizer.json"]
+    assert entries["config.json"]["verified_by"] == ["git blob id", "MD5"]
+    without_list = run("verify", folder)
+    assert without_list.exit_code == 1
+    assert "md5sums.txt: NOT VERIFIED\n" in without_list.stdout
