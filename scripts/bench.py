@@ -1,12 +1,15 @@
 """Benchmark belle-patch against md5sum, sha256sum and cp on the same files, side by side.
 
     python scripts/bench.py [--size MiB] [--runs N] [--json] [--dir DIR]
+    python scripts/bench.py --hub-snapshot [--size MiB] [--runs N] [--json] [--dir DIR]
 
 Generates a key and a patch in a temporary folder, then times every command several times
 in rotation (so machine noise hits all of them alike) and reports the medians as seconds,
 MiB/s, the ratio to md5sum on the restored file, and the peak RSS of each process. Also
 times the publishers' method (a pure-Python byte-by-byte XOR with SHA-256 while writing)
-on a 64 MiB sample. A benchmark, not a test: nothing here asserts a timing.
+on a 64 MiB sample. ``--hub-snapshot`` instead times verify of a Hugging Face cache snapshot
+of two files of --size MiB against sha256sum of the same files, one after the other. A
+benchmark, not a test: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -103,9 +106,17 @@ def main() -> None:
         action="store_true",
         help="instead: verify a folder of four 256 MiB files (MD5 in parallel, then xxh3)",
     )
+    parser.add_argument(
+        "--hub-snapshot",
+        action="store_true",
+        help="instead: verify a cache snapshot of two --size MiB files against sha256sum",
+    )
     args = parser.parse_args()
     if args.verify_folder:
         verify_folder_bench(args.runs, args.json, args.dir)
+        return
+    if args.hub_snapshot:
+        hub_snapshot_bench(args.size, args.runs, args.json, args.dir)
         return
 
     exe = shutil.which("belle-patch") or str(Path(sys.executable).with_name("belle-patch"))
@@ -280,6 +291,75 @@ def verify_folder_bench(runs: int, as_json: bool, work_dir: object) -> None:
         print(
             f"| {row['command']} | {row['median_s']:.3f} | {row['mib_per_s']:.0f} | "
             f"{row['ratio_to_md5sum']:.2f} |"
+        )
+
+
+def belle_patch_command() -> List[str]:
+    """The installed script, else this Python running the package (a source checkout)."""
+    exe = shutil.which("belle-patch") or str(Path(sys.executable).with_name("belle-patch"))
+    return [exe] if os.access(exe, os.X_OK) else [sys.executable, "-m", "belle_patch"]
+
+
+def hub_snapshot_bench(size_mib: int, runs: int, as_json: bool, work_dir: object) -> None:
+    """belle-patch verify of a cache snapshot (two LFS files) against sequential sha256sum."""
+    belle_patch = belle_patch_command()
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    with tempfile.TemporaryDirectory(prefix="belle-patch-bench-", dir=work_dir) as tmp:  # type: ignore[call-overload]
+        repo = Path(tmp) / "models--BelleGroup--BELLE-7B-1M"
+        blobs = repo / "blobs"
+        snapshot = repo / "snapshots" / commit
+        blobs.mkdir(parents=True)
+        snapshot.mkdir(parents=True)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(commit)
+        blob_paths = []
+        for index in (1, 2):
+            staging = blobs / "incoming"
+            write_random(staging, size_mib * MiB, seed=20 + index)
+            digest = hashlib.sha256()
+            with staging.open("rb") as source:
+                for block in iter(lambda: source.read(CHUNK), b""):
+                    digest.update(block)
+            blob = blobs / digest.hexdigest()
+            staging.rename(blob)
+            blob_paths.append(str(blob))
+            name = f"pytorch_model-0000{index}-of-00002.bin"
+            (snapshot / name).symlink_to(f"../../blobs/{blob.name}")
+        verify = [*belle_patch, "verify", str(snapshot), "--status"]
+        baseline_name = "sha256sum, 2 files one after another"
+        commands = {
+            baseline_name: ["sha256sum", *blob_paths],
+            "belle-patch verify SNAPSHOT --jobs 1": [*verify, "--jobs", "1"],
+            "belle-patch verify SNAPSHOT (default jobs)": verify,
+        }
+        times: Dict[str, List[float]] = {name: [] for name in commands}
+        for _ in range(runs):
+            for name, command in commands.items():
+                times[name].append(run_measured(command)[0])
+    baseline = statistics.median(times[baseline_name])
+    total_mib = 2 * size_mib
+    rows = [
+        {
+            "command": name,
+            "median_s": round(statistics.median(t), 3),
+            "mib_per_s": round(total_mib / statistics.median(t), 1),
+            "ratio_to_sha256sum": round(statistics.median(t) / baseline, 2),
+            "runs": [round(x, 3) for x in t],
+        }
+        for name, t in times.items()
+    ]
+    if as_json:
+        document = {"files": 2, "file_mib": size_mib, "runs": runs, "cpus": os.cpu_count()}
+        print(json.dumps({**document, "rows": rows}, indent=2))
+        return
+    print(f"verify of a cache snapshot of 2 x {size_mib} MiB, median of {runs} runs, "
+          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print("| command | median s | MiB/s | x sha256sum |")
+    print("|---|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['command']} | {row['median_s']:.3f} | {row['mib_per_s']:.0f} | "
+            f"{row['ratio_to_sha256sum']:.2f} |"
         )
 
 

@@ -28,6 +28,12 @@ FAILED = "FAILED"
 MISSING = "MISSING"
 UNREADABLE = "UNREADABLE"
 REFUSED = "REFUSED"
+# A file with no content address and no listed MD5: never OK.
+NOT_VERIFIED = "NOT VERIFIED"
+
+# What vouched for an OK file (FileCheck.verified_by), besides a content address kind.
+BY_MD5 = "MD5"
+BY_RECORD = "xxh3 (recorded when restored)"
 
 NOT_REGULAR = "not a regular file"
 NO_SUCH_FILE = "No such file or directory"
@@ -38,10 +44,15 @@ class FileCheck:
     """The verdict on one listed file.
 
     ``status`` is ``OK``, ``FAILED`` (content differs, or the name is listed with different
-    MD5s), ``MISSING``, ``UNREADABLE`` (cannot be opened or read, or not a regular file) or
-    ``REFUSED`` (the name would leave the checked folder, so it was not read). ``method``
-    is the hash that decided: ``md5``, or ``xxh3_128`` against what belle-patch recorded
-    when it restored the file. ``detail`` says why a file failed, in one line.
+    MD5s), ``MISSING``, ``UNREADABLE`` (cannot be opened or read, or not a regular file),
+    ``REFUSED`` (the name would leave the checked folder, or a cache link leads out of its
+    repo's blobs/, so it was not read) or ``NOT VERIFIED`` (a downloaded folder's file with
+    neither a content address nor a listed MD5). ``method`` is the hash that decided:
+    ``md5``, ``xxh3_128`` against what belle-patch recorded when it restored the file, or a
+    content address kind (``sha256 (LFS)``, ``git blob id``). ``detail`` says why a file
+    failed, in one line. ``verified_by`` names what vouched for an OK file (``MD5``, a
+    content address kind); ``address`` and ``actual_address`` are the expected and computed
+    content address of a Hugging Face download's file ("" and None elsewhere).
     """
 
     name: str
@@ -51,10 +62,17 @@ class FileCheck:
     path: Optional[Path] = None
     detail: str = ""
     method: str = MD5
+    verified_by: Tuple[str, ...] = ()
+    address: str = ""
+    actual_address: Optional[str] = None
 
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+    @property
+    def not_verified(self) -> bool:
+        return self.status == NOT_VERIFIED
 
     @property
     def unread(self) -> bool:
@@ -212,7 +230,9 @@ def check_file(
     hooks.on_start(path, info.st_size)
     try:
         if known_md5 is None and not full and _recorded_match(path, expected, hooks.on_progress):
-            return FileCheck(name, OK, expected, expected, path, method=XXH3_128)
+            return FileCheck(
+                name, OK, expected, expected, path, method=XXH3_128, verified_by=(BY_RECORD,)
+            )
         actual = known_md5 or digests(path, [MD5], on_progress=hooks.on_progress)[MD5]
     except NotRegularFile:
         return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
@@ -220,8 +240,9 @@ def check_file(
         return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.strerror or str(exc))
     except BellePatchError as exc:
         return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.problem)
-    status = OK if actual == expected else FAILED
-    return FileCheck(name, status, expected, actual, path)
+    if actual == expected:
+        return FileCheck(name, OK, expected, actual, path, verified_by=(BY_MD5,))
+    return FileCheck(name, FAILED, expected, actual, path)
 
 
 def verify_entries(

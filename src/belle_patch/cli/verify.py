@@ -27,12 +27,25 @@ class _Notes(ProgressEvents):
             click.echo(f"belle-patch: {printable(message)}", err=True)
 
 
-@click.command(short_help="Check files against MD5 lists, like md5sum -c.")
-@click.argument("paths", nargs=-1, type=PATH, metavar="[PATH]...")
+@click.command(short_help="Check files against MD5 lists or a Hugging Face download's hashes.")
+# Not PATH: "hf:ORG/NAME" must reach the job as written (a Path would change it on Windows).
+@click.argument(
+    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[PATH | hf:ORG/NAME]..."
+)
 @click.option(
     "--manifest", "-m", type=PATH, help="MD5 list (md5sum format) or belle-patch JSON manifest."
 )
 @RELEASE_OPTION
+@click.option(
+    "--revision",
+    metavar="REV",
+    help="Branch or commit of a cache repo folder or hf:ORG/NAME (default: refs/main).",
+)
+@click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="Do not fail on a download's files that have no content address (NOT VERIFIED).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print OK lines.")
 @click.option("--status", is_flag=True, help="Print nothing; the exit code says it all.")
 @click.option("--strict", is_flag=True, help="Fail on improperly formatted list lines.")
@@ -41,9 +54,11 @@ class _Notes(ProgressEvents):
 @jobs_option("Files hashed", "the number of cores")
 @JSON_OPTION
 def verify(
-    paths: Tuple[Path, ...],
+    paths: Tuple[str, ...],
     manifest: Optional[Path],
     release_name: Optional[str],
+    revision: Optional[str],
+    allow_unverified: bool,
     quiet: bool,
     status: bool,
     strict: bool,
@@ -64,18 +79,33 @@ def verify(
     unchanged since (size and mtime) are checked with the much faster xxh3 against what
     was recorded then; --full always uses MD5.
 
+    A Hugging Face download given as the only PATH is checked offline, every file against
+    the hash it carries on disk (SHA-256 for LFS files, git blob id for small ones): a
+    cache snapshot folder, a cache repo folder (models--ORG--NAME: refs/main, or
+    --revision), a --local-dir download, a git clone, or hf:ORG/NAME (hf:ORG/NAME@REV), a
+    repo in the cache at $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
+    (write ./hf:x for a folder named so). An MD5 list (--manifest, --release, or the
+    bundled release the files match) is checked in the same read. A file with neither a
+    hash nor a listed MD5 prints "name: NOT VERIFIED" and fails the check unless
+    --allow-unverified; a file the download names but lacks, a missing blob, or a cache
+    link that leads out of the repo's blobs/ (never read) prints "FAILED open or read".
+
     \b
     Examples:
       belle-patch verify BELLE-LLaMA-13B-2M/
       belle-patch verify model/ --manifest md5sums.txt --status
       belle-patch verify BELLE-LLaMA-13B-2M-enc/ --json > report.json
+      belle-patch verify hf:BelleGroup/BELLE-7B-1M
+      belle-patch verify BELLE-7B-1M/ --allow-unverified
     """
     if manifest is not None and release_name is not None:
         raise click.UsageError("--manifest and --release exclude each other")
     report = belle_patch.verify(
-        list(paths) or [Path(".")],
+        list(paths) or ["."],
         manifest=manifest,
         release=release_name,
+        revision=revision,
+        allow_unverified=allow_unverified,
         full=full,
         jobs=jobs,
         ignore_missing=ignore_missing,
@@ -87,7 +117,7 @@ def verify(
     elif not status:
         for check in report.files:
             _echo_check(check, quiet)
-        _echo_warnings(report)
+        _echo_warnings(report, allow_unverified)
     if not report.ok:
         sys.exit(1)
 
@@ -100,6 +130,9 @@ def _echo_check(check: FileCheck, quiet: bool) -> None:
     if check.status == OK:
         if not quiet:
             click.echo(status_line(check.name, "OK"))
+    elif check.not_verified:
+        click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
+        click.echo(status_line(check.name, check.status))
     elif check.unread:
         click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
         click.echo(status_line(check.name, "FAILED open or read"))
@@ -113,24 +146,31 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _echo_warnings(report: VerifyReport) -> None:
+def _echo_warnings(report: VerifyReport, allow_unverified: bool) -> None:
     for line, problem in report.problems:
         click.echo(f"belle-patch: {printable(report.against)}: {line}: {problem}", err=True)
     mismatched = sum(1 for c in report.files if c.status == FAILED)
     unread = sum(1 for c in report.files if c.unread)
+    unverified = len(report.not_verified)
     count = report.problem_count
     if count:
         verb = "is" if count == 1 else "are"
         click.echo(f"belle-patch: WARNING: {_plural(count, 'line')} {verb} improperly formatted",
                    err=True)  # fmt: skip
     if unread:
-        click.echo(f"belle-patch: WARNING: {_plural(unread, 'listed file')} could not be read",
+        noun = "file" if report.download else "listed file"
+        click.echo(f"belle-patch: WARNING: {_plural(unread, noun)} could not be read",
                    err=True)  # fmt: skip
     if mismatched:
         click.echo(
             f"belle-patch: WARNING: {_plural(mismatched, 'computed checksum')} did NOT match",
             err=True,
         )
+    if unverified:
+        verb = "was" if unverified == 1 else "were"
+        what = f"{_plural(unverified, 'file')} {verb} NOT verified: no content address or MD5"
+        accepted = " (accepted: --allow-unverified)" if allow_unverified else ""
+        click.echo(f"belle-patch: WARNING: {what}{accepted}", err=True)
 
 
 def _verify_json(report: VerifyReport) -> Dict[str, Any]:
@@ -138,13 +178,17 @@ def _verify_json(report: VerifyReport) -> Dict[str, Any]:
         "ok": report.ok,
         "against": report.against,
         "release": report.release,
+        "download": report.download,
         "files": [
             {
                 "name": c.name,
                 "status": c.status,
                 "expected_md5": c.expected or None,
                 "actual_md5": c.actual,
-                "method": c.method,
+                "method": c.method or None,
+                "verified_by": list(c.verified_by),
+                "expected_address": c.address or None,
+                "actual_address": c.actual_address,
                 "path": str(c.path) if c.path else None,
                 "detail": c.detail or None,
             }

@@ -66,15 +66,20 @@ class AddressBook:
         return self.addresses.get(name)
 
     @property
-    def summary(self) -> str:
-        """One line for the user: which download this is and how many files have an address."""
+    def description(self) -> str:
+        """Which download this is: layout, repo and revision when known."""
         what = self.layout
         if self.repo_id:
             what += f" of {self.repo_id}"
         if self.revision:
             what += f" at {self.revision[:12]}"
+        return what
+
+    @property
+    def summary(self) -> str:
+        """One line for the user: which download this is and how many files have an address."""
         count = len(self.addresses)
-        return f"{what}: {count} file{'' if count == 1 else 's'} with a content address"
+        return f"{self.description}: {count} file{'' if count == 1 else 's'} with a content address"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ def detect_layout(folder: Path, revision: Optional[str] = None) -> Optional[Addr
         return cache_repo_book(folder, revision)
     if revision is not None:
         raise UsageError(
-            "a revision can be chosen only in a cache repo folder (models--ORG--NAME)",
+            "a revision can be chosen only for a cache repo folder (models--ORG--NAME) "
+            "or hf:ORG/NAME",
             path=folder,
         )
     if is_snapshot_folder(folder):

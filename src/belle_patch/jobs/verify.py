@@ -1,12 +1,14 @@
-"""``verify``: check restored files or ``.enc`` downloads against MD5s, like ``md5sum -c``."""
+"""``verify``: check restored files or ``.enc`` downloads against MD5s, like ``md5sum -c``, and
+Hugging Face downloads against the content addresses they carry on disk."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from belle_patch.downloadcheck import DownloadPlan, check_download, planned_files, readable_index
 from belle_patch.errors import UsageError
 from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
@@ -24,6 +26,7 @@ from belle_patch.filecheck import (
     unchecked_names,
     verify_entries,
 )
+from belle_patch.hub import AddressBook, detect_layout, is_hub_spec, resolve_hub_spec
 from belle_patch.registry import find_release
 
 PathArg = Union[str, "os.PathLike[str]"]
@@ -41,7 +44,9 @@ class VerifyReport:
     per checked name, in list order. ``problems`` holds ``(line number, problem)`` for the
     list lines that could not be read (the first 100; ``problem_count`` counts them all).
     ``notes`` are the one-line remarks made along the way; ``unchecked`` names the files
-    the release lists without an MD5, which could not be checked.
+    the release lists without an MD5, which could not be checked. ``download`` describes
+    the Hugging Face download checked against its content addresses (layout, repo,
+    revision), or is None for a plain folder.
     """
 
     ok: bool
@@ -52,11 +57,17 @@ class VerifyReport:
     problem_count: int = 0
     notes: Tuple[str, ...] = ()
     unchecked: Tuple[str, ...] = ()
+    download: Optional[str] = None
 
     @property
     def failed(self) -> Tuple[FileCheck, ...]:
-        """The files that did not match or could not be read."""
+        """The files that did not match, could not be read, or could not be verified."""
         return tuple(check for check in self.files if not check.ok)
+
+    @property
+    def not_verified(self) -> Tuple[FileCheck, ...]:
+        """A download's files with neither a content address nor a listed MD5."""
+        return tuple(check for check in self.files if check.not_verified)
 
 
 def verify(
@@ -64,10 +75,12 @@ def verify(
     *,
     manifest: Optional[PathArg] = None,
     release: Optional[str] = None,
+    revision: Optional[str] = None,
     full: bool = False,
     jobs: Optional[int] = None,
     ignore_missing: bool = False,
     strict: bool = False,
+    allow_unverified: bool = False,
     progress: Optional[Progress] = None,
 ) -> VerifyReport:
     """Check files against MD5s, like ``md5sum -c``; return a report, never print.
@@ -84,6 +97,19 @@ def verify(
       bundled release that lists their names and whose MD5s their content agrees with;
       a folder belle-patch restored falls back to what was verified when it was restored
       (its ``.belle-patch/state.json``).
+
+    A Hugging Face download is checked file by file against the content address it carries
+    on disk (the SHA-256 of LFS files, the git blob id of small ones), with no network: give
+    a cache snapshot folder (``.../models--ORG--NAME/snapshots/COMMIT``), a cache repo folder
+    (``models--ORG--NAME``: the snapshot of ``refs/main``, or of ``revision``, a branch or a
+    commit), ``"hf:ORG/NAME"`` (or ``"hf:ORG/NAME@REV"``: found in ``$HF_HUB_CACHE``, else
+    ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), a ``--local-dir`` download or a git
+    clone, as the only path. An MD5 list (``manifest``, ``release`` or a bundled release its
+    files match) is checked in the same read. Every file under the folder is reported: one
+    with neither an address nor a listed MD5 is ``NOT VERIFIED`` and makes ``ok`` false
+    unless ``allow_unverified``; a file the download names but lacks is ``MISSING``; a cache
+    link leading out of its repo's ``blobs/`` is ``REFUSED`` and never read. A folder with
+    none of these layouts is checked as below.
 
     A release's downloads are checked when the folder holds any, else its restored files;
     other listed files are checked when present. Names that would leave the folder
@@ -102,13 +128,15 @@ def verify(
     Returns a :class:`VerifyReport`: ``ok`` (every checked file matched, as ``md5sum -c``
     decides), ``against`` and ``release`` (what was used), ``files`` (one ``FileCheck``
     per listed name: ``name``, ``status`` of ``OK``, ``FAILED``, ``MISSING``,
-    ``UNREADABLE`` or ``REFUSED``, ``expected`` and ``actual`` MD5, ``method``, ``path``,
-    ``detail``), ``problems`` (malformed list lines), ``notes`` and ``unchecked`` (files
-    a release lists without an MD5). A damaged file is a ``FAILED`` entry, not an error.
+    ``UNREADABLE``, ``REFUSED`` or ``NOT VERIFIED``, ``expected`` and ``actual`` MD5,
+    ``method``, ``verified_by``, ``address`` and ``actual_address``, ``path``, ``detail``),
+    ``problems`` (malformed list lines), ``notes``, ``unchecked`` (files a release lists
+    without an MD5) and ``download``. A damaged file is a ``FAILED`` entry, not an error.
 
     Raises :class:`belle_patch.errors.UsageError` (and its subclass ``ManifestError``)
-    when a path does not exist, the list cannot be read or the release is unknown or
-    cannot be told.
+    when a path does not exist, the list cannot be read, the release is unknown or
+    cannot be told, ``hf:ORG/NAME`` is not in the cache, or ``revision`` is given for
+    anything but a cache repo folder or ``hf:ORG/NAME``.
 
     >>> report = verify(["model/"], manifest="md5sums.txt")  # doctest: +SKIP
     >>> report.ok, [(f.name, f.status) for f in report.failed]  # doctest: +SKIP
@@ -125,6 +153,20 @@ def verify(
         raise UsageError("give a manifest or a release, not both")
     if not paths:
         raise UsageError("no file or folder to check")
+    book = _download_book(paths, revision)
+    if book is not None:
+        return _verify_download(
+            book,
+            manifest=Path(os.fspath(manifest)) if manifest is not None else None,
+            release=release,
+            jobs=jobs,
+            ignore_missing=ignore_missing,
+            strict=strict,
+            allow_unverified=allow_unverified,
+            events=events,
+            note=note,
+            notes=notes,
+        )
     files = index_files([Path(os.fspath(p)) for p in paths])
     probe = ContentProbe(files)
     if manifest is not None:
@@ -184,6 +226,105 @@ def verify(
         problem_count=expected.problem_count,
         notes=tuple(notes),
         unchecked=tuple(unchecked),
+    )
+
+
+REVISION_ONLY = (
+    "a revision can be chosen only for a cache repo folder (models--ORG--NAME) or hf:ORG/NAME"
+)
+
+
+def _download_book(paths: Sequence[PathArg], revision: Optional[str]) -> Optional[AddressBook]:
+    """The address book of the Hugging Face download named, or None for plain files."""
+    books: List[AddressBook] = []
+    for path in paths:
+        text = os.fspath(path)
+        book: Optional[AddressBook] = None
+        if is_hub_spec(text):
+            book = detect_layout(resolve_hub_spec(text, revision))
+        elif os.path.isdir(text):
+            book = detect_layout(Path(text), revision)
+        elif revision is not None:
+            raise UsageError(REVISION_ONLY, path=Path(text))
+        if book is not None:
+            books.append(book)
+    if books and len(paths) > 1:
+        raise UsageError(
+            f"{books[0].root} is a {books[0].layout}: check one download at a time",
+            hint="give it as the only path",
+        )
+    return books[0] if books else None
+
+
+def _verify_download(
+    book: AddressBook,
+    *,
+    manifest: Optional[Path],
+    release: Optional[str],
+    jobs: Optional[int],
+    ignore_missing: bool,
+    strict: bool,
+    allow_unverified: bool,
+    events: Progress,
+    note: Callable[[str], None],
+    notes: List[str],
+) -> VerifyReport:
+    """Every file of a download against its content address, and a list's MD5s in the same
+    read."""
+    note(book.summary)
+    for remark in book.notes:
+        note(remark)
+    planned = planned_files(book, [manifest] if manifest is not None else [])
+    readable = readable_index(planned)
+    expected: Optional[Expectations] = None
+    if manifest is not None:
+        expected = load_manifest_file(manifest, strict=False)
+    elif release is not None:
+        expected = Expectations.from_release(find_release(release))
+    else:
+        found = release_of_patches(readable)
+        if found is None:
+            found = release_by_content(readable, ContentProbe(readable))
+        if found is not None:
+            expected = Expectations.from_release(found)
+    md5s: Dict[str, str] = {}
+    if expected is not None:
+        md5s = checks_for(expected, readable)
+        if ignore_missing:
+            md5s = {name: md5 for name, md5 in md5s.items() if name in readable}
+        if expected.listed or expected.failed:
+            note(f"checking the MD5s of {expected.label} in the same read")
+        else:
+            note(f"{expected.label}: no MD5s to check; content addresses only")
+    plan = DownloadPlan(tuple(planned), md5s, expected.label if expected is not None else "")
+    worker_count = jobs or os.cpu_count() or 1
+    events.started(len(planned) + len(plan.listed_only), sum(plan.sizes()), worker_count)
+    checks = check_download(
+        plan,
+        jobs=worker_count,
+        hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
+    )
+    if expected is not None:
+        for name, (status, detail) in expected.failed.items():
+            refused = FileCheck(name, status, "", path=None, detail=detail)
+            events.file_done(refused)
+            checks.append(refused)
+    if not checks:
+        note(f"{book.description}: no files to check")
+    accepted = all(c.ok or (allow_unverified and c.not_verified) for c in checks)
+    malformed = strict and expected is not None and expected.problem_count > 0
+    against = book.description
+    if expected is not None:
+        against += f" and {expected.label}"
+    return VerifyReport(
+        ok=any(c.ok for c in checks) and accepted and not malformed,
+        against=against,
+        release=expected.release.id if expected is not None and expected.release else None,
+        files=tuple(checks),
+        problems=expected.problems if expected is not None else (),
+        problem_count=expected.problem_count if expected is not None else 0,
+        notes=tuple(notes),
+        download=book.description,
     )
 
 

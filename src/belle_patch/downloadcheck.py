@@ -1,0 +1,208 @@
+"""A Hugging Face download checked file by file: each against its content address and, in the
+same read, against a listed MD5.
+
+The download's address book (:mod:`belle_patch.hub`) says what each file should hash to; an MD5
+list adds a second opinion. A file with neither is NOT VERIFIED, never OK. Files the plan
+judges before reading (a link out of the cache, a missing blob) are never opened.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, List, Mapping, Optional, Tuple
+
+from . import hub, state
+from .errors import BellePatchError
+from .filecheck import (
+    BY_MD5,
+    FAILED,
+    MISSING,
+    NOT_REGULAR,
+    NOT_VERIFIED,
+    OK,
+    REFUSED,
+    UNREADABLE,
+    CheckHooks,
+    FileCheck,
+    FileIndex,
+    check_file,
+    regular_size,
+)
+from .hashing import MD5
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """What to check in a download: its planned files and the MD5s listed for some names."""
+
+    planned: Tuple[hub.PlannedFile, ...]
+    md5s: Mapping[str, str]
+    md5_source: str = ""
+
+    @property
+    def listed_only(self) -> List[str]:
+        """Listed names the download does not hold (they fail as missing, unread)."""
+        held = {entry.name for entry in self.planned}
+        return [name for name in self.md5s if name not in held]
+
+    def sizes(self) -> List[int]:
+        return [
+            (regular_size(entry.path) or 0) if _is_read(entry, self.md5s) else 0
+            for entry in self.planned
+        ]
+
+
+def planned_files(book: hub.AddressBook, leave_out: Collection[Path] = ()) -> List[hub.PlannedFile]:
+    """Every file of the download to report on. Files of belle-patch's own state folder and
+    ``leave_out`` (the MD5 list being used, when it lies in the folder) are left out unless
+    the download gives them an address."""
+    left_out = {Path(path).resolve() for path in leave_out}
+
+    def kept(entry: hub.PlannedFile) -> bool:
+        if entry.address is not None or entry.status != hub.NOT_VERIFIED:
+            return True
+        if entry.name.split("/")[0] == state.STATE_FOLDER:
+            return False
+        return entry.path.resolve() not in left_out
+
+    return [entry for entry in hub.plan_checks(book) if kept(entry)]
+
+
+def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:
+    """The planned files that may be read, by name: for telling a release by its names and
+    content without opening a link that leads out of the cache."""
+    entries = {
+        entry.name: entry.path
+        for entry in planned
+        if entry.to_hash or (entry.status == hub.NOT_VERIFIED and entry.address is None)
+    }
+    return FileIndex((), entries)
+
+
+def _is_read(entry: hub.PlannedFile, md5s: Mapping[str, str]) -> bool:
+    return entry.to_hash or (entry.status == hub.NOT_VERIFIED and entry.name in md5s)
+
+
+def _judged(entry: hub.PlannedFile, expected_md5: str) -> FileCheck:
+    """The verdict of a file the plan decided on without reading it."""
+    method = entry.address.kind if entry.address is not None else ""
+    if entry.status == hub.MISSING:
+        status = MISSING
+    elif entry.detail == NOT_REGULAR:
+        status = UNREADABLE
+    elif entry.status == hub.NOT_VERIFIED:
+        status = NOT_VERIFIED
+    else:
+        status = REFUSED
+    return FileCheck(
+        entry.name,
+        status,
+        expected_md5,
+        path=entry.path,
+        detail=entry.detail,
+        method=method,
+        address=entry.address.hexdigest if entry.address is not None else "",
+    )
+
+
+def _combined(
+    entry: hub.PlannedFile,
+    verdict: hub.AddressCheck,
+    digests: Mapping[str, str],
+    expected_md5: str,
+    md5_source: str,
+) -> FileCheck:
+    """One verdict from the address check and the MD5: any mismatch fails the file; else it
+    is OK if either vouched for it, NOT VERIFIED if neither could."""
+    address = entry.address
+    actual_md5 = digests.get(MD5)
+    verified_by: List[str] = []
+    problems: List[str] = []
+    if address is not None and verdict.ok:
+        verified_by.append(address.kind)
+    elif address is not None and verdict.status == hub.FAILED:
+        problems.append(verdict.detail)
+    if expected_md5 and actual_md5 == expected_md5:
+        verified_by.append(BY_MD5)
+    elif expected_md5:
+        against = f" in {md5_source}" if md5_source else ""
+        problems.append(f"does not match its MD5{against}")
+    if problems:
+        status, detail = FAILED, "; ".join(problems)
+        if address is not None and verdict.ok:
+            detail += f" (it matches its {address.kind}: the list may be for another version)"
+    elif verified_by:
+        status, detail = OK, verdict.detail if verdict.ok else ""
+    else:
+        status, detail = NOT_VERIFIED, verdict.detail or entry.detail
+    actual_address = None
+    if address is not None:
+        actual_address = digests.get(address.algorithm)
+    return FileCheck(
+        entry.name,
+        status,
+        expected_md5,
+        actual_md5,
+        entry.path,
+        detail=detail,
+        method=address.kind if address is not None else MD5,
+        verified_by=tuple(verified_by),
+        address=address.hexdigest if address is not None else "",
+        actual_address=actual_address,
+    )
+
+
+def check_planned_file(
+    entry: hub.PlannedFile,
+    expected_md5: str = "",
+    *,
+    md5_source: str = "",
+    hooks: Optional[CheckHooks] = None,
+) -> FileCheck:
+    """One planned file against its address and ``expected_md5`` (if any), in one read;
+    never raises for a file that cannot be read."""
+    hooks = hooks or CheckHooks()
+    if not entry.to_hash and not (entry.status == hub.NOT_VERIFIED and expected_md5):
+        return _judged(entry, expected_md5)
+    size = regular_size(entry.path)
+    if size is None:
+        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=NOT_REGULAR)
+    hooks.on_start(entry.path, size)
+    try:
+        verdict, digests = hub.check_planned(
+            entry, (MD5,) if expected_md5 else (), on_progress=hooks.on_progress
+        )
+    except OSError as exc:
+        detail = exc.strerror or str(exc)
+        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=detail)
+    except BellePatchError as exc:
+        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=exc.problem)
+    if expected_md5 and MD5 not in digests:
+        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=NOT_REGULAR)
+    return _combined(entry, verdict, digests, expected_md5, md5_source)
+
+
+def check_download(
+    plan: DownloadPlan, *, jobs: int = 2, hooks: Optional[CheckHooks] = None
+) -> List[FileCheck]:
+    """Check every planned file (several at once), then the listed names the download does
+    not hold (missing). Results in plan order, then list order."""
+    hooks = hooks or CheckHooks()
+
+    def planned(entry: hub.PlannedFile) -> FileCheck:
+        result = check_planned_file(
+            entry, plan.md5s.get(entry.name, ""), md5_source=plan.md5_source, hooks=hooks
+        )
+        hooks.on_done(result)
+        return result
+
+    def listed(name: str) -> FileCheck:
+        result = check_file(name, plan.md5s[name], None)
+        hooks.on_done(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        checks = list(pool.map(planned, plan.planned))
+    return checks + [listed(name) for name in plan.listed_only]

@@ -1,0 +1,388 @@
+"""verify of a Hugging Face download: every file against the content address it carries on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import pytest
+
+import belle_patch
+from belle_patch.hub import checks as hub_checks
+from test_hub_cache import FILES as CACHE_FILES
+from test_hub_cache import address_of, make_cache
+from test_hub_git import git, git_env, make_clone, pointer
+from test_hub_localdir import make_local_dir
+
+from helpers import run
+
+needs_links = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+CACHE_NAMES = sorted(CACHE_FILES)
+REPO = "models--BelleGroup--BELLE-7B-1M"
+
+
+def ok_lines(names: Sequence[str]) -> str:
+    return "".join(f"{name}: OK\n" for name in names)
+
+
+def statuses(report: belle_patch.VerifyReport) -> Dict[str, str]:
+    return {check.name: check.status for check in report.files}
+
+
+def json_files(stdout: str) -> Dict[str, Dict[str, Any]]:
+    return {entry["name"]: entry for entry in json.loads(stdout)["files"]}
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> List[Path]:
+    """Every path the hub checks open, in order."""
+    opened: List[Path] = []
+    real = hub_checks.content_digests
+
+    def recording(path: Path, *args: Any, **kwargs: Any) -> Dict[str, str]:
+        opened.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(hub_checks, "content_digests", recording)
+    return opened
+
+
+# ------------------------------------------------------------------ the cache
+
+
+@needs_links
+def test_intact_snapshot_exit_0_every_file_ok(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    result = run("verify", snapshot)
+    assert result.exit_code == 0
+    assert result.stdout == ok_lines(CACHE_NAMES)
+    assert result.stderr == (
+        "belle-patch: cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab: "
+        "3 files with a content address\n"
+    )
+
+
+@needs_links
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "tokenizer/tokenizer.json"])
+def test_snapshot_one_byte_changed_fails_that_file(tmp_path: Path, name: str) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    flip_a_byte(snapshot.parent.parent / "blobs" / address_of(name, CACHE_FILES[name]))
+    result = run("verify", snapshot)
+    assert result.exit_code == 1
+    assert result.stdout == "".join(
+        f"{n}: {'FAILED' if n == name else 'OK'}\n" for n in CACHE_NAMES
+    )
+    assert f"belle-patch: {name}: does not match its " in result.stderr
+    assert "download it again" in result.stderr
+    assert "WARNING: 1 computed checksum did NOT match" in result.stderr
+
+
+@needs_links
+def test_missing_blob_fails_with_download_it_again(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    blob = snapshot.parent.parent / "blobs" / address_of("config.json", CACHE_FILES["config.json"])
+    blob.unlink()
+    result = run("verify", snapshot)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "config.json: FAILED open or read\npytorch_model.bin: OK\ntokenizer/tokenizer.json: OK\n"
+    )
+    assert f"belle-patch: config.json: missing blob blobs/{blob.name}; download it again\n" in (
+        result.stderr
+    )
+    assert "WARNING: 1 file could not be read" in result.stderr
+
+
+@needs_links
+def test_link_out_of_the_cache_fails_and_is_never_read(tmp_path: Path, reads: List[Path]) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    outside = tmp_path / "secret.bin"
+    outside.write_bytes(CACHE_FILES["pytorch_model.bin"])
+    link = snapshot / "pytorch_model.bin"
+    link.unlink()
+    link.symlink_to(outside)
+    result = run("verify", snapshot)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "config.json: OK\npytorch_model.bin: FAILED open or read\ntokenizer/tokenizer.json: OK\n"
+    )
+    assert "belle-patch: pytorch_model.bin: link leads outside this repo's blobs/" in result.stderr
+    assert sorted(p.name for p in reads) == ["config.json", "tokenizer.json"]
+    report = belle_patch.verify([snapshot])
+    assert statuses(report)["pytorch_model.bin"] == belle_patch.REFUSED
+
+
+@needs_links
+def test_file_with_no_address_is_not_verified_and_fails_unless_allowed(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    (snapshot / "notes.txt").write_text("added by hand\n")
+    result = run("verify", snapshot)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "config.json: OK\nnotes.txt: NOT VERIFIED\npytorch_model.bin: OK\n"
+        "tokenizer/tokenizer.json: OK\n"
+    )
+    assert "belle-patch: notes.txt: a copy, not a link into blobs/" in result.stderr
+    assert result.stderr.endswith(
+        "belle-patch: WARNING: 1 file was NOT verified: no content address or MD5\n"
+    )
+    allowed = run("verify", snapshot, "--allow-unverified")
+    assert allowed.exit_code == 0
+    assert allowed.stdout == result.stdout
+    assert allowed.stderr.endswith("(accepted: --allow-unverified)\n")
+
+
+@needs_links
+def test_not_verified_only_is_never_ok_even_when_allowed(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub", {})
+    snapshot.mkdir(parents=True)
+    (snapshot / "copy.bin").write_bytes(b"a copy")
+    result = run("verify", snapshot, "--allow-unverified")
+    assert result.exit_code == 1
+    assert result.stdout == "copy.bin: NOT VERIFIED\n"
+
+
+@needs_links
+def test_repo_folder_uses_refs_main_or_revision(tmp_path: Path) -> None:
+    other = "fedcba9876543210fedcba9876543210fedcba98"
+    make_cache(tmp_path / "hub", {"config.json": b"{}\n"}, commit=other)
+    snapshot = make_cache(tmp_path / "hub")
+    repo = snapshot.parent.parent
+    result = run("verify", repo)
+    assert (result.exit_code, result.stdout) == (0, ok_lines(CACHE_NAMES))
+    older = run("verify", repo, "--revision", other)
+    assert (older.exit_code, older.stdout) == (0, "config.json: OK\n")
+    assert "at fedcba987654" in older.stderr
+    unknown = run("verify", repo, "--revision", "dev")
+    assert unknown.exit_code == 2
+    assert unknown.stdout == ""
+    assert "no snapshot for revision dev" in unknown.stderr
+
+
+def test_revision_on_a_plain_folder_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a")
+    result = run("verify", tmp_path, "--revision", "main")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "a revision can be chosen only for a cache repo folder" in result.stderr
+
+
+@needs_links
+def test_hf_spec_found_through_hf_hub_cache_and_hf_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_cache(tmp_path / "home" / "hub")
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "home" / "hub"))
+    result = run("verify", "hf:BelleGroup/BELLE-7B-1M")
+    assert (result.exit_code, result.stdout) == (0, ok_lines(CACHE_NAMES))
+    assert "cache snapshot of BelleGroup/BELLE-7B-1M" in result.stderr
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    via_home = run("verify", "hf:BelleGroup/BELLE-7B-1M@main", "--quiet")
+    assert (via_home.exit_code, via_home.stdout) == (0, "")
+    absent = run("verify", "hf:BelleGroup/BELLE-7B-2M")
+    assert absent.exit_code == 2
+    assert absent.stdout == ""
+    assert "hf:BelleGroup/BELLE-7B-2M: not in the Hugging Face cache" in absent.stderr
+
+
+@needs_links
+def test_json_names_what_verified_each_file(tmp_path: Path) -> None:
+    files = {**CACHE_FILES, "README.md": b"# card\n"}
+    snapshot = make_cache(tmp_path / "hub", files)
+    (snapshot / "added.txt").write_bytes(b"mine")
+    sums = tmp_path / "md5sums.txt"
+    sums.write_text(f"{md5(files['pytorch_model.bin'])}  pytorch_model.bin\n"
+                    f"{md5(b'mine')}  added.txt\n")  # fmt: skip
+    result = run("verify", snapshot, "--manifest", sums, "--json")
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["download"] == "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab"
+    entries = json_files(result.stdout)
+    assert {name: e["verified_by"] for name, e in entries.items()} == {
+        "README.md": ["git blob id"],
+        "added.txt": ["MD5"],
+        "config.json": ["git blob id"],
+        "pytorch_model.bin": ["sha256 (LFS)", "MD5"],
+        "tokenizer/tokenizer.json": ["git blob id"],
+    }
+    weights = entries["pytorch_model.bin"]
+    assert weights["expected_address"] == hashlib.sha256(files["pytorch_model.bin"]).hexdigest()
+    assert weights["actual_address"] == weights["expected_address"]
+    assert weights["actual_md5"] == md5(files["pytorch_model.bin"])
+
+
+@needs_links
+def test_md5_list_checked_in_the_same_read(tmp_path: Path, reads: List[Path]) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    sums = snapshot / "md5sums.txt"  # in the folder: the list itself is not reported
+    sums.write_text(f"{'0' * 32}  pytorch_model.bin\n{md5(b'x')}  absent.bin\n")
+    result = run("verify", snapshot, "-m", sums)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "config.json: OK\npytorch_model.bin: FAILED\ntokenizer/tokenizer.json: OK\n"
+        "absent.bin: FAILED open or read\n"
+    )
+    assert "pytorch_model.bin: does not match its MD5 in" in result.stderr
+    assert "it matches its sha256 (LFS): the list may be for another version" in result.stderr
+    assert sorted(p.name for p in reads) == sorted(Path(n).name for n in CACHE_NAMES)
+    ignoring = run("verify", snapshot, "-m", sums, "--ignore-missing", "--quiet")
+    assert (ignoring.exit_code, ignoring.stdout) == (1, "pytorch_model.bin: FAILED\n")
+
+
+@needs_links
+def test_api_gives_the_same_verdicts(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    flip_a_byte(
+        snapshot.parent.parent / "blobs" / address_of("config.json", b'{"model_type": "bloom"}\n')
+    )
+    (snapshot / "notes.txt").write_text("hand\n")
+    report = belle_patch.verify([snapshot], jobs=1)
+    assert not report.ok
+    assert statuses(report) == {
+        "config.json": belle_patch.FAILED,
+        "notes.txt": "NOT VERIFIED",
+        "pytorch_model.bin": belle_patch.OK,
+        "tokenizer/tokenizer.json": belle_patch.OK,
+    }
+    assert [c.name for c in report.not_verified] == ["notes.txt"]
+    assert report.download == "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab"
+    flip_a_byte(
+        snapshot.parent.parent / "blobs" / address_of("config.json", b'{"model_type": "bloom"}\n')
+    )
+    assert not belle_patch.verify([snapshot], allow_unverified=False).ok
+    assert belle_patch.verify([snapshot], allow_unverified=True).ok
+
+
+@needs_links
+def test_a_download_must_be_the_only_path(tmp_path: Path) -> None:
+    snapshot = make_cache(tmp_path / "hub")
+    other = tmp_path / "other"
+    other.mkdir()
+    result = run("verify", snapshot, other)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "check one download at a time" in result.stderr
+
+
+# ------------------------------------------------------------------ --local-dir
+
+
+def test_local_dir_intact_damaged_added_and_missing(tmp_path: Path) -> None:
+    folder = make_local_dir(tmp_path / "BELLE-7B-1M")
+    names = ["config.json", "model.safetensors", "sub/tokenizer.json"]
+    intact = run("verify", folder)
+    assert (intact.exit_code, intact.stdout) == (0, ok_lines(names))
+    assert "--local-dir download at 0123456789ab: 3 files" in intact.stderr
+
+    flip_a_byte(folder / "model.safetensors")
+    (folder / "mine.txt").write_text("by hand\n")
+    (folder / "sub" / "tokenizer.json").unlink()
+    damaged = run("verify", folder)
+    assert damaged.exit_code == 1
+    assert damaged.stdout == (
+        "config.json: OK\nmine.txt: NOT VERIFIED\nmodel.safetensors: FAILED\n"
+        "sub/tokenizer.json: FAILED open or read\n"
+    )
+    assert "belle-patch: model.safetensors: does not match its sha256 (LFS)" in damaged.stderr
+    assert "after its download" in damaged.stderr
+    assert "sub/tokenizer.json: named by the --local-dir download but not in the folder" in (
+        damaged.stderr
+    )
+    report = belle_patch.verify([folder])
+    assert statuses(report) == {
+        "config.json": "OK",
+        "mine.txt": "NOT VERIFIED",
+        "model.safetensors": "FAILED",
+        "sub/tokenizer.json": "MISSING",
+    }
+
+
+# ------------------------------------------------------------------ git clones
+
+
+@needs_git
+def test_git_clone_intact_then_one_byte_changed(tmp_path: Path) -> None:
+    folder = make_clone(tmp_path)
+    names = [".gitattributes", "config.json", "model.bin"]
+    intact = run("verify", folder)
+    assert (intact.exit_code, intact.stdout) == (0, ok_lines(names))
+    assert "belle-patch: git clone at " in intact.stderr
+    as_json = json_files(run("verify", folder, "--json").stdout)
+    assert as_json["model.bin"]["verified_by"] == ["sha256 (LFS)"]
+    assert as_json["config.json"]["verified_by"] == ["git blob id"]
+
+    flip_a_byte(folder / "model.bin")
+    damaged = run("verify", folder)
+    assert damaged.exit_code == 1
+    assert damaged.stdout == ".gitattributes: OK\nconfig.json: OK\nmodel.bin: FAILED\n"
+    assert "belle-patch: model.bin: does not match its sha256 (LFS) (git index (LFS pointer))" in (
+        damaged.stderr
+    )
+    assert statuses(belle_patch.verify([folder])) == {
+        ".gitattributes": "OK",
+        "config.json": "OK",
+        "model.bin": "FAILED",
+    }
+
+
+@needs_git
+def test_git_clone_pointer_left_and_untracked_file(tmp_path: Path) -> None:
+    folder = make_clone(tmp_path)
+    (folder / "model.bin").write_bytes(pointer(b"other weights"))
+    (folder / "mine.txt").write_text("by hand\n")
+    result = run("verify", folder)
+    assert result.exit_code == 1
+    assert result.stdout == (
+        ".gitattributes: OK\nconfig.json: OK\nmine.txt: NOT VERIFIED\nmodel.bin: FAILED\n"
+    )
+
+
+@needs_git
+def test_git_clone_hostile_fsmonitor_does_not_run(tmp_path: Path) -> None:
+    folder = make_clone(tmp_path)
+    marker = tmp_path / "fsmonitor-ran"
+    with (folder / ".git" / "config").open("a") as config:
+        config.write(f"[core]\n\tfsmonitor = \"touch '{marker}'; false\"\n")
+    git(folder, git_env(tmp_path), "ls-files", "-s")  # the config is live for plain git
+    assert marker.exists()
+    marker.unlink()
+    result = run("verify", folder)
+    assert result.exit_code == 0
+    assert result.stdout == ok_lines([".gitattributes", "config.json", "model.bin"])
+    assert not marker.exists()
+
+
+def test_local_dir_state_folder_and_list_inside_are_not_reported(tmp_path: Path) -> None:
+    folder = make_local_dir(tmp_path / "BELLE-7B-1M")
+    (folder / ".belle-patch").mkdir()
+    (folder / ".belle-patch" / "state.json").write_text("{}")
+    sums = folder / "md5sums.txt"
+    sums.write_text(f"{md5((folder / 'config.json').read_bytes())}  config.json\n")
+    result = run("verify", folder, "--manifest", sums, "--json")
+    assert result.exit_code == 0
+    entries = json_files(result.stdout)
+    assert sorted(entries) == ["config.json", "model.safetensors", "sub/tokenizer.json"]
+    assert entries["config.json"]["verified_by"] == ["git blob id", "MD5"]
+    without_list = run("verify", folder)
+    assert without_list.exit_code == 1
+    assert "md5sums.txt: NOT VERIFIED\n" in without_list.stdout
