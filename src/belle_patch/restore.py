@@ -18,6 +18,7 @@ from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormat
 from .formats import BELLE, TECHGPT, KeyMaterial, XorFormat
 from .guards import output_lock
 from .hashing import MD5, SHA256, XXH3_128, Hasher, hash_file, new_hasher
+from .hub.address import ContentAddress, check_file_against, content_digests, new_digest_hasher
 from .keystream import ChunkKey
 from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
 from .staging import StagedFile
@@ -26,6 +27,7 @@ from .structure import Capture, check_capture, check_label
 RESTORED = "restored"
 ALREADY_RESTORED = "already restored"
 DOWNLOAD_MD5 = "md5 of the download"
+DOWNLOAD_ADDRESS = "content address of the download"
 BASE_MD5 = "base MD5"
 
 
@@ -58,6 +60,9 @@ class RestoreOptions:
     key_hint: str = ""
     expected_base_md5: Optional[str] = None  # Open-Assistant: MD5 of the base file
     base_hint: str = ""  # Open-Assistant: the conversion environment the release names
+    # Where the patch came from the Hugging Face Hub: the hash its download carries on disk,
+    # which tells a damaged download from a wrong key when no download MD5 is published.
+    download_address: Optional[ContentAddress] = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def _restore_locked(
             expected_sha or "", existing, 0.0, planned,
         )  # fmt: skip
     patch.source.seek(len(patch.header))
-    hashers = _restore_hashers(options, patch.header, fmt)
+    hashers = _restore_hashers(options, patch.header, fmt, patch.size)
     with contextlib.ExitStack() as stack:
         # The key (or base file) opens first: a missing one leaves not even a temporary file.
         key_stream: Optional[ChunkKey] = None
@@ -170,9 +175,9 @@ def _restore_locked(
                 contextlib.closing(fmt.open_key(key, patch.restored_name, hash_base=hash_base))
             )
         staged = stack.enter_context(StagedFile(out_dir, patch.restored_name))
-        consumers = [Consumer(h.update) for k, h in hashers.items() if k != DOWNLOAD_MD5]
-        if DOWNLOAD_MD5 in hashers:
-            consumers.append(Consumer(hashers[DOWNLOAD_MD5].update, INPUT))
+        downloads = (DOWNLOAD_MD5, DOWNLOAD_ADDRESS)
+        consumers = [Consumer(h.update) for k, h in hashers.items() if k not in downloads]
+        consumers += [Consumer(hashers[k].update, INPUT) for k in downloads if k in hashers]
         if capture is not None:
             consumers.append(Consumer(capture.feed))
         consumers.append(Consumer(staged.write))
@@ -254,7 +259,18 @@ def _check_base(base: BaseStream, options: RestoreOptions) -> None:
         )
 
 
-def _restore_hashers(options: RestoreOptions, header: bytes, fmt: XorFormat) -> dict[str, Hasher]:
+def _checks_address(options: RestoreOptions) -> bool:
+    """--check-downloads falls back on the download's content address without a list."""
+    return (
+        options.check_download
+        and options.expected_enc_md5 is None
+        and options.download_address is not None
+    )
+
+
+def _restore_hashers(
+    options: RestoreOptions, header: bytes, fmt: XorFormat, patch_size: int
+) -> dict[str, Hasher]:
     hashers = {XXH3_128: new_hasher(XXH3_128)}
     if fmt.header:
         hashers[SHA256] = new_hasher(SHA256)
@@ -264,6 +280,10 @@ def _restore_hashers(options: RestoreOptions, header: bytes, fmt: XorFormat) -> 
         download = new_hasher(MD5)
         download.update(header)
         hashers[DOWNLOAD_MD5] = download
+    if _checks_address(options) and options.download_address is not None:
+        addressed = new_digest_hasher(options.download_address.algorithm, patch_size)
+        addressed.update(header)
+        hashers[DOWNLOAD_ADDRESS] = addressed
     return hashers
 
 
@@ -275,6 +295,8 @@ def _checks_done(
         checks.append("MD5")
     if options.check_download and options.expected_enc_md5 is not None:
         checks.append("download MD5")
+    if _checks_address(options) and options.download_address is not None:
+        checks.append(f"download {options.download_address.kind}")
     if _by_structure(fmt, options):
         checks.append(check_label(restored_name))
     if base_checked:
@@ -309,6 +331,18 @@ def _check_restored(
             expected=options.expected_enc_md5 or "",
             actual=download,
         )
+    address = options.download_address
+    if address is not None and DOWNLOAD_ADDRESS in digests:
+        verdict = check_file_against(address, {address.algorithm: digests[DOWNLOAD_ADDRESS]})
+        if not verdict.ok:
+            raise ChecksumMismatch(
+                f"the download does not match its content address ({verdict.detail})",
+                path=patch,
+                hint="the restored file verified, so the download may be of another revision",
+                algorithm=DOWNLOAD_ADDRESS,
+                expected=address.hexdigest,
+                actual=digests[DOWNLOAD_ADDRESS],
+            )
     md5 = digests.get(MD5)
     if options.expected_md5 is not None and md5 != options.expected_md5:
         if not fmt.header:
@@ -335,6 +369,10 @@ def _diagnose_mismatch(
     algorithm = SHA256 if fmt.header else MD5
     what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
     published = options.expected_enc_md5
+    if published is None and options.download_address is not None:
+        return _diagnose_by_address(
+            patch, options.download_address, expected, actual, digests, options, fmt
+        )
     if published is None:
         needed = (
             "the base folder must be the exact conversion the release was made against"
@@ -367,6 +405,45 @@ def _diagnose_mismatch(
         f"MD5, so the {fmt.key_noun} is wrong",
         path=patch,
         hint=f"pass the key this release was made with{needs}",
+        algorithm=algorithm,
+        expected=expected,
+        actual=actual,
+    )
+
+
+def _diagnose_by_address(
+    patch: Path,
+    address: ContentAddress,
+    expected: str,
+    actual: str,
+    digests: dict[str, str],
+    options: RestoreOptions,
+    fmt: XorFormat,
+) -> ChecksumMismatch:
+    """The download's own hash (Hugging Face) decides between the download and the key."""
+    algorithm = SHA256 if fmt.header else MD5
+    what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
+    computed = digests.get(DOWNLOAD_ADDRESS)
+    if computed is None:
+        computed = content_digests(patch, [address.algorithm])[address.algorithm]
+    verdict = check_file_against(address, {address.algorithm: computed})
+    if not verdict.ok:
+        return DownloadDamaged(
+            f"the restored data does not match the {what}, and the download does not match "
+            f"its content address ({address.kind} {address.hexdigest[:12]}..., from the "
+            "Hugging Face download)",
+            path=patch,
+            hint="the download is damaged or incomplete: download this file again",
+            algorithm=algorithm,
+            expected=expected,
+            actual=actual,
+        )
+    needs = f": {options.key_hint}" if options.key_hint else ""
+    return KeyMismatch(
+        f"the restored data does not match the {what}, but the download matches its content "
+        f"address ({address.kind}), so the {fmt.key_noun} is wrong",
+        path=patch,
+        hint=f"pass the {fmt.key_noun} this release was made with{needs}",
         algorithm=algorithm,
         expected=expected,
         actual=actual,

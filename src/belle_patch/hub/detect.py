@@ -37,7 +37,8 @@ def detect_layout(folder: Path, revision: Optional[str] = None) -> Optional[Addr
     return None
 
 
-def _download_root(path: Path) -> Optional[Path]:
+def download_root(path: Path) -> Optional[Path]:
+    """The download folder (snapshot, ``--local-dir`` or clone) that holds ``path``, if any."""
     for folder in path.parents:
         if is_snapshot_folder(folder) or is_local_dir(folder) or is_git_clone(folder):
             return folder
@@ -48,7 +49,7 @@ def address_for_file(path: Path) -> Optional[ContentAddress]:
     """The content address of one downloaded file (the nearest download folder holding it
     decides), or None. For a whole folder, build its book once with :func:`detect_layout`."""
     path = Path(os.path.abspath(path))  # not resolved: a snapshot link must stay a link
-    root = _download_root(path)
+    root = download_root(path)
     if root is None:
         return None
     book = detect_layout(root)

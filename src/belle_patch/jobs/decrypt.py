@@ -15,6 +15,7 @@ from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.guards import check_free_space
 from belle_patch.hashing import MD5, SHA256
+from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
 from belle_patch.registry import find_release, key_description, releases_by_patch_names
@@ -184,7 +185,9 @@ def decrypt(
     events = progress or ProgressEvents()
     out_dir = Path(out)
     key_source = open_key(key)
-    selection = select_inputs(as_paths(inputs), _is_patch, "a patch (.enc) file")
+    inputs_found = resolve_download_inputs(as_paths(inputs))
+    selection = select_inputs(inputs_found, _is_patch, "a patch (.enc) file")
+    addresses = DownloadAddresses()
     _refuse_two_patches_for_one_name(selection.files)
     expected, how = _expectations(manifest, release, selection.files)
     known = expected.release if expected else None
@@ -207,6 +210,7 @@ def decrypt(
             check_download=check_downloads,
             force=force,
             key_hint=key_hint,
+            download_address=addresses.address_of(path),
         )
         return restore_patch(path, key_source, out_dir, options, on_progress=on_progress)
 
