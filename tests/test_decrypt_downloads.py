@@ -81,7 +81,7 @@ def test_check_downloads_uses_the_address_without_a_list(tmp_path: Path) -> None
 def test_inputs_named_by_repo_folder_and_hub_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snapshot, key, _ = cached_release(tmp_path)
+    _, key, _ = cached_release(tmp_path)
     by_folder = belle_patch.decrypt(tmp_path / "hub" / REPO, key=key, out=tmp_path / "a")
     assert by_folder.ok and len(by_folder.restored) == 3
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
