@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from .errors import BellePatchError
 from .keystream import CHUNK_SIZE, KeySource
 from .restore import RestoreResult, restore_patch
 from .seal import SealResult, seal_file
 
-__version__ = "0.1.0"
+try:  # one source for the version: the installed distribution's metadata (pyproject.toml)
+    __version__ = _metadata.version("belle-patch")
+except _metadata.PackageNotFoundError:  # run from a source tree (PYTHONPATH=src), not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CHUNK_SIZE",
