@@ -1,19 +1,22 @@
 """Regenerate the bundled release manifests from the research data.
 
-    python scripts/build_manifests.py [RESEARCH_JSON] [OUT_FOLDER]
+    python scripts/build_manifests.py [RESEARCH_JSON] [--out FOLDER]
 
 Reads scripts/data/xor-release-manifests.json (the published MD5 lists, with sources and
 uncertainty notes) and writes one JSON file per release, plus keys.json with the known
-LLaMA key files, into src/belle_patch/manifests/. A test checks that the shipped files are
-what this script makes.
+LLaMA key files, into src/belle_patch/manifests/ (or --out). The input is read and every
+file built before anything is written; the new folder then replaces the old one whole.
+A test checks that the shipped files are what this script makes.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from staged_folder import check_target, staged_folder
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RESEARCH = HERE / "data" / "xor-release-manifests.json"
@@ -124,15 +127,52 @@ def build_all(research: Dict[str, Any]) -> Dict[str, str]:
     return out
 
 
-def main() -> None:
-    research_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_RESEARCH
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_OUT
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.json"):
-        old.unlink()
-    for name, text in build_all(json.loads(research_path.read_text())).items():
-        (out / name).write_text(text)
+def build_from_file(path: Path) -> Dict[str, str]:
+    """Read and build everything; raise ValueError saying what is wrong with the input."""
+    try:
+        research = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from exc
+    try:
+        return build_all(research)
+    except KeyError as exc:
+        raise ValueError(f"{path}: not a release research file: no field {exc}") from exc
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a release research file: {exc}") from exc
+
+
+def write_manifests(files: Dict[str, str], out: Path) -> None:
+    with staged_folder(out) as staging:
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "research",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RESEARCH,
+        help="research data (default: scripts/data/xor-release-manifests.json)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder to replace with the manifests (default: the package's manifests folder)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        check_target(args.out)
+        files = build_from_file(args.research)
+    except ValueError as exc:
+        parser.error(str(exc))
+    write_manifests(files, args.out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

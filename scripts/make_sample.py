@@ -1,23 +1,26 @@
 """Regenerate the sample release shipped in src/belle_patch/sample/ (for `belle-patch demo`).
 
 Everything is derived from fixed labels, so the output is the same on every run; a test
-checks that the shipped files equal what this script makes.
+checks that the shipped files equal what this script makes. The sample is written to a
+new folder that replaces OUT_FOLDER whole once it is complete.
 
     python scripts/make_sample.py [OUT_FOLDER]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import sys
 import tempfile
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Optional
 
 from belle_patch.keystream import KeySource
 from belle_patch.manifest import format_md5_list
 from belle_patch.seal import seal_file
+
+from staged_folder import check_target, staged_folder
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "src" / "belle_patch" / "sample"
 
@@ -52,21 +55,39 @@ SAMPLE_KEY = _generated("belle-patch sample key (not LLaMA)", 1500)
 
 
 def make_sample(out: Path) -> None:
-    (out / "key").mkdir(parents=True, exist_ok=True)
-    (out / "patches").mkdir(parents=True, exist_ok=True)
-    key_path = out / "key" / "consolidated.00.pth"
-    key_path.write_bytes(SAMPLE_KEY)
-    for old in (out / "patches").glob("*.enc"):
-        old.unlink()
-    md5s: Dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, content in sample_files().items():
-            plain = Path(tmp) / name
-            plain.write_bytes(content)
-            result = seal_file(plain, KeySource(key_path), out / "patches")
-            md5s[name] = result.md5
-    (out / "md5sums.txt").write_text(format_md5_list(md5s))
+    """Replace the folder out with the sample release (key, patches, md5sums.txt)."""
+    with staged_folder(out) as staging:
+        (staging / "key").mkdir()
+        (staging / "patches").mkdir()
+        key_path = staging / "key" / "consolidated.00.pth"
+        key_path.write_bytes(SAMPLE_KEY)
+        md5s: Dict[str, str] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in sample_files().items():
+                plain = Path(tmp) / name
+                plain.write_bytes(content)
+                result = seal_file(plain, KeySource(key_path), staging / "patches")
+                md5s[name] = result.md5
+        (staging / "md5sums.txt").write_text(format_md5_list(md5s))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "out",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder to replace with the sample (default: the package's sample folder)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        check_target(args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
+    make_sample(args.out)
+    return 0
 
 
 if __name__ == "__main__":
-    make_sample(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT)
+    raise SystemExit(main())

@@ -3,8 +3,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -73,3 +74,17 @@ def key_file(tmp_path: Path) -> Path:
     path.parent.mkdir()
     path.write_bytes(generated("test key", 3000))
     return path
+
+
+@pytest.fixture
+def big_tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path for tests that write GBs: emptied when the test ends, even when it fails.
+
+    (pytest removes a passing test's tmp_path itself: tmp_path_retention_policy.)
+    """
+    yield tmp_path
+    for entry in tmp_path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink()

@@ -51,7 +51,8 @@ def test_openbuddy_tiling_equals_the_publishers_blocks() -> None:
     seed = generated("seed", 16)
     data = generated("data", 41)
     blocks = b"".join(
-        bytes(b ^ k for b, k in zip(data[s : s + 16], seed)) for s in range(0, len(data), 16)
+        bytes(b ^ k for b, k in zip(data[s : s + 16], seed, strict=False))
+        for s in range(0, len(data), 16)
     )
     assert naive_xor(data, seed, 8) == blocks
 

@@ -33,6 +33,17 @@ def test_the_two_quick_start_commands() -> None:
     ]
 
 
+def test_the_install_section_names_the_declared_floors() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    install = _section("Install")
+    python_floor = project["requires-python"].removeprefix(">=")
+    assert f"Python {python_floor} or newer" in install
+    for spec in project["dependencies"]:
+        name, floor = spec.split(">=")
+        assert f"{name} {floor}" in install, spec
+
+
 def test_ci_runs_the_readme_install_and_test_command() -> None:
     script = (ROOT / ".ci" / "run").read_text()
     assert "pip install" in script and "'.[test" in script

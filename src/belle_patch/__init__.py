@@ -23,6 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict
 
+    __version__: str
+
     from .batch import FileFailure, Skipped
     from .errors import (
         BellePatchError,
@@ -87,7 +89,20 @@ _EXPORTS: Dict[str, str] = {
 }
 
 
+def _version() -> str:
+    """One source for the version: the installed distribution's metadata (pyproject.toml)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("belle-patch")
+    except metadata.PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'belle_patch' has no attribute {name!r}")
@@ -99,10 +114,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ALREADY_RESTORED",

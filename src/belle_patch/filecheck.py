@@ -347,7 +347,7 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         if smallest is None:
             return None
         md5 = probe.md5(smallest)
-        tied = [r for r, m in zip(tied, maps) if m.get(smallest) == md5]
+        tied = [r for r, m in zip(tied, maps, strict=True) if m.get(smallest) == md5]
     return tied[0] if tied else None
 
 
