@@ -153,8 +153,6 @@ def _family_json(report: DecryptReport) -> Dict[str, Any]:
 
 
 def _echo_unverified(report: DecryptReport) -> None:
-    if report.published:
-        click.echo(f"note: {report.published}")
     for label, results in (
         ("verified by structure only", report.structure_only),
         ("not verified (no checksum known, no structure to check)", report.not_verified),
