@@ -21,6 +21,8 @@ DEFAULT_DATA = HERE / "data" / "xor-families-releases.json"
 DEFAULT_OUT = HERE.parent / "src" / "belle_patch" / "manifests" / "families"
 SCHEMA = "belle-patch-release/1"
 SUFFIX = {"openbuddy": ".enc", "oasst": ""}
+# What OpenBuddy's decrypt.py checks: MD5 of the first 16 MiB of LLaMA-1 7B consolidated.00.pth.
+OPENBUDDY_SEED_MD5 = "08cf0f43451cc4ae056e0b19e56c1fcf"
 
 
 def _digests(value: Any) -> Tuple[Optional[str], Optional[str]]:
@@ -75,6 +77,7 @@ def build_release(release: Dict[str, Any], data: Dict[str, Any]) -> Dict[str, An
             "description": release.get("key_text", ""),
             "candidates": [release["key"]],
             "certainty": release["certainty"],
+            "seed_md5": OPENBUDDY_SEED_MD5 if release["format"] == "openbuddy" else "",
         },
         "complete": bool(release.get("complete")) and all(f["md5"] for f in files),
         "payload_folder": release.get("payload_folder", ""),

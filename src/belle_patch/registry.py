@@ -57,6 +57,7 @@ class KeyNeed:
     candidates: Tuple[str, ...]
     certainty: str
     description: str = ""
+    seed_md5: str = ""  # OpenBuddy: MD5 of the key's first 16 MiB
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def release_from_json(data: Dict[str, Any], *, source: str) -> Release:
                 tuple(str(c) for c in key.get("candidates", [])),
                 _text(key.get("certainty")),
                 _text(key.get("description")),
+                _text(key.get("seed_md5")),
             ),
             complete=bool(data.get("complete")),
             sources=tuple(str(s) for s in data.get("sources", [])),

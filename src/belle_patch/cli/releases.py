@@ -9,7 +9,6 @@ import click
 
 import belle_patch
 from belle_patch import Release, key_needed
-from belle_patch.formats import OPENBUDDY_SEED_MD5
 
 
 def _release_json(release: Release) -> Dict[str, Any]:
@@ -22,6 +21,7 @@ def _release_json(release: Release) -> Dict[str, Any]:
         "key_description": key_needed(release),
         "key_certainty": release.key.certainty,
         "key_candidates": list(release.key.candidates),
+        "key_seed_md5": release.key.seed_md5 or None,
         "complete": release.complete,
         "sources": list(release.sources),
         "notes": list(release.notes),
@@ -57,8 +57,8 @@ FAMILY_FORMATS = {
 
 def _echo_family(release: Release) -> None:
     click.echo(f"    format: {FAMILY_FORMATS[release.format]}")
-    if release.format == "openbuddy":
-        click.echo(f"    key seed: MD5 of the first 16 MiB {OPENBUDDY_SEED_MD5}")
+    if release.key.seed_md5:
+        click.echo(f"    key seed: MD5 of the first 16 MiB {release.key.seed_md5}")
     download_sha256s = sum(1 for f in release.files if f.enc_sha256)
     if download_sha256s:
         click.echo(f"    SHA-256s of downloads (Hugging Face LFS ids): {download_sha256s}")

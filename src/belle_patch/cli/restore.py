@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import click
 
 import belle_patch
-from belle_patch import RESTORED, RestoreResult, SealResult
-from belle_patch.jobs.decrypt import DecryptReport
-from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY
+from belle_patch import RESTORED, DecryptReport, RestoreResult, SealResult
 from belle_patch.units import format_bytes
 
 from .common import (
@@ -133,14 +131,9 @@ def decrypt(
     )
 
 
-def verified_by(checks: List[str]) -> str:
-    """Which check verified a file: "SHA-256", "MD5", "structure only" or "not verified"."""
-    sums = [c for c in ("SHA-256", "MD5") if c in checks]
-    if sums:
-        return " + ".join(sums)
-    if STRUCTURE_ONLY in checks:
-        return STRUCTURE_ONLY
-    return NOT_VERIFIED
+STRUCTURE_ONLY = "structure only"
+NOT_VERIFIED = "not verified"
+verified_by = DecryptReport.verified_by
 
 
 def _family_json(report: DecryptReport) -> Dict[str, Any]:

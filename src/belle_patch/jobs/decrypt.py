@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from belle_patch.basestream import BaseFolder
 from belle_patch.batch import FileFailure, Skipped, select_inputs
@@ -14,7 +14,7 @@ from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
 from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
-from belle_patch.formats import BELLE, KeyMaterial, XorFormat
+from belle_patch.formats import BELLE, OPENBUDDY, KeyMaterial, XorFormat, check_openbuddy_seed
 from belle_patch.guards import check_free_space
 from belle_patch.hashing import MD5, SHA256
 from belle_patch.keycheck import check_key_fits, identify_key
@@ -39,6 +39,9 @@ from .families import (
     refuse_output_in_inputs,
     unverified_note,
 )
+
+SHA256_CHECK = "SHA-256"
+MD5_CHECK = "MD5"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,15 @@ class DecryptReport:
     def ok(self) -> bool:
         """True when every input gave a verified output and the batch ran to its end."""
         return not self.failed and self.stopped is None
+
+    @staticmethod
+    def verified_by(checks: Sequence[str]) -> str:
+        """Which check verified a file: "SHA-256", "MD5" (or both), "structure only" or
+        "not verified"."""
+        sums = [c for c in (SHA256_CHECK, MD5_CHECK) if c in checks]
+        if sums:
+            return " + ".join(sums)
+        return STRUCTURE_ONLY if STRUCTURE_ONLY in checks else NOT_VERIFIED
 
     @property
     def structure_only(self) -> Tuple[RestoreResult, ...]:
@@ -228,7 +240,23 @@ def decrypt(
             hint="pass the original LLaMA consolidated.00.pth with --key (or a base folder "
             "with --base for Open-Assistant payloads)",
         )
-    if format not in (None, "belle") or (format is None and _has_hashless_names(inputs)):
+    hashless_note = ""
+    if format is None and _has_hashless_names(inputs):
+        seed = check_openbuddy_seed(open_key(key))
+        if seed.matches or _listed_format(manifest, release) == OPENBUDDY.name:
+            return _decrypt_family(
+                inputs, key=key, out=out, manifest=manifest, release=release, format=None,
+                base=None, compressed=False, force=force, check_downloads=check_downloads,
+                compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
+            )  # fmt: skip
+        else:
+            # Not OpenBuddy's key: the files stay BELLE patches with a name to fix, unless told.
+            hashless_note = (
+                "note: some .enc names carry no SHA-256, as OpenBuddy's do, but "
+                f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
+                "them with this key (each file is then checked by its MD5 list or by its structure)"
+            )
+    if format not in (None, "belle"):
         return _decrypt_family(
             inputs, key=key, out=out, manifest=manifest, release=release, format=format,
             base=None, compressed=False, force=force, check_downloads=check_downloads,
@@ -236,6 +264,8 @@ def decrypt(
         )  # fmt: skip
     started = time.monotonic()
     events = progress or ProgressEvents()
+    if hashless_note:
+        events.note(hashless_note)
     out_dir = Path(out)
     key_source = open_key(key)
     selection = select_inputs(as_paths(inputs), _is_patch, "a patch (.enc) file")
@@ -289,6 +319,15 @@ def decrypt(
         stopped=batch.stopped,
         seconds=time.monotonic() - started,
     )
+
+
+def _listed_format(manifest: Optional[PathInput], release: Optional[str]) -> str:
+    """The format the given list or release records ("" when none is given or recorded)."""
+    if manifest is not None and release is None:
+        return load_manifest_file(Path(manifest)).format
+    if release is not None and manifest is None:
+        return find_release(release).format
+    return ""
 
 
 def _has_hashless_names(inputs: PathInputs) -> bool:
