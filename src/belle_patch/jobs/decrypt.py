@@ -333,7 +333,10 @@ def _listed_format(manifest: Optional[PathInput], release: Optional[str]) -> str
 def _has_hashless_names(inputs: PathInputs) -> bool:
     """Whether any input patch is named ``<name>.enc`` without a SHA-256 (OpenBuddy's way)."""
     for path in as_paths(inputs):
-        candidates = path.iterdir() if path.is_dir() else [path]
+        try:
+            candidates = list(path.iterdir()) if path.is_dir() else [path]
+        except OSError:
+            continue  # select_inputs words the unreadable folder
         for candidate in candidates:
             name = candidate.name
             if _is_patch(candidate) and not name.startswith("."):
