@@ -218,3 +218,18 @@ def test_bundled_release_recognised_from_the_payload_folder(tmp_path: Path) -> N
     assert "this base file differs from the conversion" in result.stderr
     assert "d04ec99bec8a0b432fc03ed60cea9a1a20ebaf3c" in result.stderr
     assert final_names(out) == []
+
+
+def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path: Path) -> None:
+    import belle_patch
+
+    release = _release(tmp_path)
+    report = belle_patch.decrypt(
+        release["payload"] / "added_tokens.json", base=release["base"], out=tmp_path / "out"
+    )
+    assert report.ok and report.format == "oasst"
+    assert [r.output.name for r in report.structure_only] == ["added_tokens.json"]
+    assert report.not_verified == ()
+    # Only the Open-Assistant releases list added_tokens.json, and they share one base list.
+    assert "no list of the restored files is known (pass --release NAME" in report.published
+    assert belle_patch.DecryptReport.verified_by(["MD5", "base MD5"]) == "MD5"

@@ -201,11 +201,11 @@ def family_expectations(
         ids = ", ".join(r.id for r in found)
         return (
             Expectations(
-                f"base list shared by {ids}",
+                f"the base list shared by {ids}",
                 base=shared,
                 environment=found[0].environment,
             ),
-            f"the names match {ids}; pass --release to check the restored files too",
+            "the names match several releases",
         )
     return None, ""
 
@@ -239,6 +239,11 @@ def unverified_note(fmt: XorFormat, expected: Optional[Expectations]) -> str:
         return (
             "no checksum list is known for these files: each restored file is checked for "
             "the structure of its type only (pass the release's MD5 list with --manifest)"
+        )
+    if not expected.restored and expected.release is None and expected.base:
+        return (
+            "no list of the restored files is known (pass --release NAME to use one of the "
+            "matching releases): each is checked for the structure of its type only"
         )
     if not expected.restored:
         who = expected.release.name if expected.release is not None else expected.label
