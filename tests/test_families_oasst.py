@@ -65,7 +65,8 @@ def test_right_base_with_lists_restores_every_file_verified(tmp_path: Path) -> N
     report = json.loads(result.stdout)
     assert report["format"] == "oasst"
     by_name = {Path(r["output"]).name: r for r in report["restored"]}
-    assert by_name["config.json"]["checks"] == ["MD5", "base MD5"]
+    # An output matching its MD5 proves its base right: the base is not hashed as well.
+    assert by_name["config.json"]["checks"] == ["MD5"]
     assert by_name["config.json"]["verified_by"] == "MD5"
     assert by_name["added_tokens.json"]["checks"] == ["MD5"]
     for name, data in release["plain"].items():
@@ -103,6 +104,31 @@ def test_wrong_base_file_fails_naming_the_environment(tmp_path: Path) -> None:
     assert "config.json" not in all_names(out)
     assert "added_tokens.json" in final_names(out)  # one base file says nothing of the others
     assert "1 failed" in result.stdout
+
+
+def test_base_without_an_output_md5_is_checked_while_restoring(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    document = json.loads(manifest.read_text())
+    document["files"] = []  # base MD5s only
+    manifest.write_text(json.dumps(document))
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (restored,) = json.loads(result.stdout)["restored"]
+    assert restored["checks"] == ["structure only", "base MD5"]
+    assert restored["verified_by"] == "structure only"
+    write(release["base"] / "config.json", generated("another conversion", 480))
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"],
+        "--out", tmp_path / "out2", "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "this base file differs from the conversion" in result.stderr
+    assert final_names(tmp_path / "out2") == []
 
 
 def test_missing_base_file_fails_that_file_naming_it(tmp_path: Path) -> None:

@@ -16,12 +16,14 @@ from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.formats import BELLE, OPENBUDDY, KeyMaterial, XorFormat, check_openbuddy_seed
 from belle_patch.guards import check_free_space
-from belle_patch.hashing import MD5, SHA256
+from belle_patch.hashing import MD5, SHA256, hash_file
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
 from belle_patch.registry import find_release, key_description, releases_by_patch_names
 from belle_patch.restore import (
+    BASE_MD5,
     RESTORED,
+    BaseMismatch,
     DownloadDamaged,
     KeyMismatch,
     ListMismatch,
@@ -398,19 +400,30 @@ def _decrypt_family(
 
     def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
         restored_name = fmt.restored_name(path.name)
+        expected_md5 = expected.restored.get(restored_name) if expected else None
+        base_md5 = expected.base.get(restored_name) if expected else None
         options = RestoreOptions(
-            expected_md5=expected.restored.get(restored_name) if expected else None,
+            expected_md5=expected_md5,
             expected_enc_md5=expected.downloads.get(path.name) if expected else None,
             compute_md5=compute_md5,
             check_download=check_downloads,
             force=force,
             key_hint=key_hint,
-            expected_base_md5=expected.base.get(restored_name) if expected else None,
+            # An output that matches its MD5 proves its base right; hashing the base too
+            # would cost a second MD5 over as many bytes. It is hashed when the output fails.
+            expected_base_md5=None if expected_md5 else base_md5,
             base_hint=_environment_hint(expected),
         )
-        return restore_patch(
-            path, key_material, out_dir, options, format=fmt, on_progress=on_progress
-        )
+        try:
+            return restore_patch(
+                path, key_material, out_dir, options, format=fmt, on_progress=on_progress
+            )
+        except ChecksumMismatch as exc:
+            if expected_md5 and base_md5 and isinstance(key_material, BaseFolder):
+                raise _base_or(
+                    exc, key_material.path_for(restored_name), base_md5, options
+                ) from None
+            raise
 
     with output_folder(out_dir, events) as keep:
         if space_check:
@@ -439,6 +452,30 @@ def _decrypt_family(
         seconds=time.monotonic() - started,
         format=fmt.name,
         published=published,
+    )
+
+
+def _base_or(
+    error: ChecksumMismatch, base_path: Path, listed: str, options: RestoreOptions
+) -> BellePatchError:
+    """The output failed its MD5: blame the base file when it is not the listed one."""
+    if error.algorithm != MD5 or not base_path.is_file():
+        return error
+    try:
+        actual = hash_file(base_path, [MD5])[MD5]
+    except OSError:
+        return error
+    if actual == listed:
+        return error
+    environment = f" ({options.base_hint})" if options.base_hint else ""
+    return BaseMismatch(
+        "this base file differs from the conversion the release was made against"
+        f"{environment}: its MD5 is {actual}, the release lists {listed}",
+        path=base_path,
+        hint="convert the original LLaMA weights again in the environment the release names",
+        algorithm=BASE_MD5,
+        expected=listed,
+        actual=actual,
     )
 
 
