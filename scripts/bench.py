@@ -111,7 +111,15 @@ def main() -> None:
         action="store_true",
         help="instead: verify a cache snapshot of two --size MiB files against sha256sum",
     )
+    parser.add_argument(
+        "--families",
+        action="store_true",
+        help="instead: decrypt an OpenBuddy file and an Open-Assistant payload with MD5 lists",
+    )
     args = parser.parse_args()
+    if args.families:
+        families_bench(args.size, args.runs, args.json, args.dir)
+        return
     if args.verify_folder:
         verify_folder_bench(args.runs, args.json, args.dir)
         return
@@ -360,6 +368,106 @@ def hub_snapshot_bench(size_mib: int, runs: int, as_json: bool, work_dir: object
         print(
             f"| {row['command']} | {row['median_s']:.3f} | {row['mib_per_s']:.0f} | "
             f"{row['ratio_to_sha256sum']:.2f} |"
+        )
+
+
+def families_bench(size_mib: int, runs: int, as_json: bool, work_dir: object) -> None:
+    """Decrypt of an OpenBuddy file and of an Open-Assistant payload against md5sum."""
+    exe = shutil.which("belle-patch")
+    cli = [exe] if exe else [sys.executable, "-m", "belle_patch"]
+    with tempfile.TemporaryDirectory(prefix="belle-patch-bench-", dir=work_dir) as tmp:  # type: ignore[call-overload]
+        root = Path(tmp)
+        size = size_mib * MiB
+        # A type without a structure check: random bytes pass with "not verified" when no
+        # MD5 of the output is listed (the base-only row).
+        name = "model-00001-of-00002.data"
+        plain = root / "model" / name
+        plain.parent.mkdir()
+        write_random(plain, size, seed=2)
+        plain_md5 = md5_of(plain)
+        key = root / "consolidated.00.pth"
+        write_random(key, 16 * MiB + 4096, seed=1)
+        base = root / "llama_hf" / name
+        base.parent.mkdir()
+        write_random(base, size, seed=4)
+        ob_enc, oa_xor = root / "ob-enc", root / "oa-xor"
+        ob = ["--format", "openbuddy", "-k", str(key)]
+        run_measured([*cli, "encrypt", str(plain), *ob, "-o", str(ob_enc), "-q"])
+        run_measured([*cli, "encrypt", str(plain), "--base", str(base.parent), "-o", str(oa_xor)])
+        md5_list = root / "md5sums.txt"
+        md5_list.write_text(f"{plain_md5}  {name}\n")
+        manifest = root / "oasst-manifest.json"
+        document = {
+            "format": "oasst",
+            "files": [{"name": name, "md5": plain_md5}],
+            "base_files": [{"name": name, "md5": md5_of(base)}],
+        }
+        manifest.write_text(json.dumps(document))
+        base_only = root / "oasst-base-only.json"  # the base is then hashed while restoring
+        base_only.write_text(json.dumps({**document, "files": [{"name": name}]}))
+        out = root / "restored"
+        restored = out / name
+
+        def fresh() -> None:
+            shutil.rmtree(out, ignore_errors=True)
+
+        def no_setup() -> None:
+            pass
+
+        def warm(*paths: Path) -> Callable[[], None]:
+            # Every command starts with its inputs in the page cache, as md5sum does with
+            # the file the previous decrypt wrote: the rows then compare work, not disk.
+            def setup() -> None:
+                fresh()
+                for path in paths:
+                    md5_of(path)
+
+            return setup
+
+        ob_in = warm(ob_enc / f"{name}.enc", key)
+        oa_in = warm(oa_xor / name, base)
+        ob_cmd = [*cli, "decrypt", str(ob_enc / f"{name}.enc"), *ob, "-o", str(out), "-q"]
+        ob_cmd += ["-m", str(md5_list)]  # random bytes have no structure: the list verifies
+        oa_cmd = [*cli, "decrypt", str(oa_xor / name), "--base", str(base.parent), "-o", str(out)]
+        commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
+            "md5sum (restored file)": (["md5sum", str(restored)], no_setup),
+            "decrypt openbuddy (MD5 list)": (ob_cmd, ob_in),
+            "decrypt oasst (MD5 + base MD5 lists)": ([*oa_cmd, "-q", "-m", str(manifest)], oa_in),
+            "decrypt oasst (MD5 list only)": ([*oa_cmd, "-q", "-m", str(md5_list)], oa_in),
+            "decrypt oasst (base MD5s only)": ([*oa_cmd, "-q", "-m", str(base_only)], oa_in),
+        }
+        times: Dict[str, List[float]] = {label: [] for label in commands}
+        peaks: Dict[str, int] = {label: 0 for label in commands}
+        for _ in range(runs):
+            for label, (command, setup) in commands.items():
+                setup()
+                if label.startswith("md5sum") and not restored.exists():
+                    run_measured(ob_cmd)
+                elapsed, peak = run_measured(command)
+                times[label].append(elapsed)
+                peaks[label] = max(peaks[label], peak)
+                if not label.startswith("md5sum") and md5_of(restored) != plain_md5:
+                    raise SystemExit(f"{label}: the restored file differs")
+    baseline = statistics.median(times["md5sum (restored file)"])
+    rows = [
+        {
+            "command": label,
+            "median_s": round(statistics.median(times[label]), 3),
+            "ratio_to_md5sum": round(statistics.median(times[label]) / baseline, 2),
+            "peak_rss_mib": round(peaks[label] / 1024, 1),
+        }
+        for label in commands
+    ]
+    if as_json:
+        print(json.dumps({"size_mib": size_mib, "runs": runs, "rows": rows}, indent=2))
+        return
+    print(f"{size_mib} MiB, median of {runs} runs, {os.cpu_count()} cores\n")
+    print("| command | median s | x md5sum | peak RSS MiB |")
+    print("|---|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['command']} | {row['median_s']:.3f} | {row['ratio_to_md5sum']:.2f} | "
+            f"{row['peak_rss_mib']:.0f} |"
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -143,10 +144,17 @@ def build_from_file(path: Path) -> Dict[str, str]:
         raise ValueError(f"{path}: not a release research file: {exc}") from exc
 
 
+# Written by scripts/build_family_manifests.py: carried over as it is.
+FAMILY_SUBFOLDER = "families"
+
+
 def write_manifests(files: Dict[str, str], out: Path) -> None:
     with staged_folder(out) as staging:
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
+        families = out / FAMILY_SUBFOLDER
+        if families.is_dir() and not families.is_symlink():
+            shutil.copytree(families, staging / FAMILY_SUBFOLDER)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

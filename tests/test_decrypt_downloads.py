@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import belle_patch
-from test_hub_cache import make_cache
 
 from conftest import generated
 from helpers import all_names, default_files, make_release, run
+from test_hub_cache import make_cache
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 

@@ -28,6 +28,8 @@ from belle_patch.restore import (
 )
 from belle_patch.seal import seal_file
 from belle_patch.structure import StructureMismatch
+
+from conftest import generated
 from formats_data import (
     SEED_SIZE,
     md5,
@@ -37,8 +39,6 @@ from formats_data import (
     write,
     xor_bytes,
 )
-
-from conftest import generated
 from helpers import all_names, final_names
 
 WEIGHTS = torch_like("weights", 4096, 5000, archive="pytorch_model")

@@ -14,9 +14,9 @@ from belle_patch.formats import OPENBUDDY
 from belle_patch.keystream import KeySource
 from belle_patch.restore import RestoreOptions, restore_patch
 from belle_patch.seal import seal_file
-from formats_data import SEED_SIZE, md5, write
 
 from conftest import generated
+from formats_data import SEED_SIZE, md5, write
 from helpers import all_names
 
 PLAIN = b"PK\x03\x04" + generated("weights", 30_000)

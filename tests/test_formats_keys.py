@@ -13,9 +13,9 @@ from belle_patch.basestream import BaseFolder
 from belle_patch.errors import KeyFileError
 from belle_patch.formats import BELLE, OASST, OPENBUDDY, format_by_name
 from belle_patch.keystream import KeySource
-from formats_data import oasst_reference, write
 
 from conftest import generated, naive_xor
+from formats_data import oasst_reference, write
 
 
 def _stream_bytes(stream_chunk: Callable[[int, int], Any], data_size: int, chunk: int) -> bytes:

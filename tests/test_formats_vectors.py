@@ -15,6 +15,8 @@ from belle_patch.keystream import KeySource
 from belle_patch.restore import RESTORED, RestoreOptions, restore_patch
 from belle_patch.seal import seal_file
 from belle_patch.structure import StructureMismatch
+
+from conftest import generated
 from formats_data import (
     family_vectors,
     md5,
@@ -23,8 +25,6 @@ from formats_data import (
     plain_bytes,
     write,
 )
-
-from conftest import generated
 from helpers import final_names
 
 VECTORS = family_vectors()

@@ -32,7 +32,9 @@ def test_bundled_manifests_are_what_the_script_makes() -> None:
 
 def test_every_researched_release_is_bundled() -> None:
     research = json.loads(RESEARCH.read_text())
-    assert {r["id"] for r in research["releases"]} == {r.id for r in bundled_releases()}
+    # The other XOR families are bundled from their own data (tests/test_families_registry.py).
+    bellelike = {r.id for r in bundled_releases() if r.format in ("header", "no-header")}
+    assert {r["id"] for r in research["releases"]} == bellelike
 
 
 def test_13b_2m_is_complete() -> None:

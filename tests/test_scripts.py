@@ -24,7 +24,13 @@ SCRIPTS = ROOT / "scripts"
 MANIFESTS = ROOT / "src" / "belle_patch" / "manifests"
 TIMEOUT = 120
 
-RUNNABLE = ["bench.py", "build_manifests.py", "make_sample.py", "restore-and-chat.py"]
+RUNNABLE = [
+    "bench.py",
+    "build_family_manifests.py",
+    "build_manifests.py",
+    "make_sample.py",
+    "restore-and-chat.py",
+]
 
 
 def snapshot(folder: Path, skip_top_dots: bool = False) -> Dict[str, str]:

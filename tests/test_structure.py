@@ -19,9 +19,9 @@ from belle_patch.structure import (
     check_capture,
     check_label,
 )
-from formats_data import ggjt_like, torch_like
 
 from conftest import generated
+from formats_data import ggjt_like, torch_like
 
 
 def _problem(name: str, data: bytes, piece: int = 3) -> Optional[str]:

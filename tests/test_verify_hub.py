@@ -13,12 +13,12 @@ import pytest
 
 import belle_patch
 from belle_patch.hub import checks as hub_checks
-from test_hub_cache import FILES as CACHE_FILES
-from test_hub_cache import address_of, make_cache
 from test_hub_git import git, git_env, make_clone, pointer
 from test_hub_localdir import make_local_dir
 
 from helpers import run
+from test_hub_cache import FILES as CACHE_FILES
+from test_hub_cache import address_of, make_cache
 
 needs_links = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

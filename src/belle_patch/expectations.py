@@ -26,6 +26,8 @@ class Expectations:
     problems: Tuple[Tuple[int, str], ...] = ()
     problem_count: int = 0
     failed: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    base: Dict[str, str] = field(default_factory=dict)  # Open-Assistant: MD5s of base files
+    environment: str = ""  # Open-Assistant: the conversion environment the base comes from
 
     @classmethod
     def from_release(cls, release: Release) -> Expectations:
@@ -34,7 +36,20 @@ class Expectations:
         headerless = frozenset(
             f.enc_name for f in release.files if release.headerless and f.enc_name
         )
-        return cls(release.name, restored, release.enc_md5s(), headerless, release)
+        return cls(
+            release.name,
+            restored,
+            release.enc_md5s(),
+            headerless,
+            release,
+            base=release.base_md5s(),
+            environment=release.environment,
+        )
+
+    @property
+    def format(self) -> str:
+        """The release's format ("header", "no-header", "openbuddy", "oasst"), or ""."""
+        return self.release.format if self.release is not None else ""
 
     @property
     def listed(self) -> Dict[str, str]:

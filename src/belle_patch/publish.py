@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from .formats import BELLE, TECHGPT, XorFormat
 from .manifest import encode_md5_list
-from .registry import HEADER
+from .registry import HEADER, NO_HEADER
 from .seal import SealResult
 from .staging import StagedFile
 
@@ -16,19 +17,30 @@ RESTORED_LIST = "md5sums.txt"
 JSON_MANIFEST = "manifest.json"
 
 
-def release_manifest(name: str, results: Sequence[SealResult]) -> Dict[str, Any]:
+def _release_format(fmt: XorFormat) -> str:
+    """The manifest's word for a format: the release formats of registry.py."""
+    if fmt is BELLE:
+        return HEADER
+    if fmt is TECHGPT:
+        return NO_HEADER
+    return fmt.name
+
+
+def release_manifest(
+    name: str, results: Sequence[SealResult], format: XorFormat = BELLE
+) -> Dict[str, Any]:
     """The project's JSON manifest (what ``verify --manifest`` and ``decrypt`` read)."""
     ordered = sorted(results, key=lambda r: r.source.name)
     return {
         "schema": "belle-patch-release/1",
         "id": name,
         "name": name,
-        "format": HEADER,
+        "format": _release_format(format),
         "complete": True,
         "files": [
             {
                 "name": r.source.name,
-                "sha256": r.sha256,
+                "sha256": r.sha256 or None,
                 "md5": r.md5,
                 "enc_name": r.output.name,
                 "enc_md5": r.enc_md5 or None,
@@ -39,7 +51,9 @@ def release_manifest(name: str, results: Sequence[SealResult]) -> Dict[str, Any]
     }
 
 
-def write_release_lists(out_dir: Path, name: str, results: Sequence[SealResult]) -> List[Path]:
+def write_release_lists(
+    out_dir: Path, name: str, results: Sequence[SealResult], format: XorFormat = BELLE
+) -> List[Path]:
     """Write the downloads' and the restored files' MD5 lists and the JSON manifest."""
     ordered = sorted(results, key=lambda r: r.source.name)
     # Names are data: escaped in the lists as md5sum does, undecodable bytes written back
@@ -47,7 +61,9 @@ def write_release_lists(out_dir: Path, name: str, results: Sequence[SealResult])
     contents = {
         DOWNLOADS_LIST: encode_md5_list({r.output.name: r.enc_md5 for r in ordered if r.enc_md5}),
         RESTORED_LIST: encode_md5_list({r.source.name: r.md5 for r in ordered}),
-        JSON_MANIFEST: (json.dumps(release_manifest(name, ordered), indent=1) + "\n").encode(),
+        JSON_MANIFEST: (
+            json.dumps(release_manifest(name, ordered, format), indent=1) + "\n"
+        ).encode(),
     }
     written = []
     for file_name, content in contents.items():

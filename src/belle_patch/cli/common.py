@@ -100,6 +100,32 @@ def positional_key_and_out(
     return items, key, out
 
 
+def positional_out(
+    inputs: Tuple[Path, ...], out: Optional[Path], command: str
+) -> Tuple[List[Path], Path]:
+    """With --base there is no key: accept ``INPUT... OUTDIR`` as well as ``--out``."""
+    items = list(inputs)
+    if out is None and len(items) >= 2:
+        out = items.pop()
+        if _looks_like_a_patch(out):
+            raise click.UsageError(
+                f"{out} was taken for the output folder (the form INPUT... OUTDIR), but it "
+                f"is a patch; pass the folder with --out DIR"
+            )
+    if out is None:
+        raise click.UsageError(f"missing --out DIR (or use the form: {command} INPUT... OUTDIR)")
+    return items, out
+
+
+FORMAT_CHOICES = ("belle", "techgpt", "openbuddy", "oasst")
+
+
+def format_option(help_text: str, choices: Sequence[str] = FORMAT_CHOICES) -> Callable[[F], F]:
+    return click.option(
+        "--format", "format_name", type=click.Choice(list(choices)), default=None, help=help_text
+    )
+
+
 def bar_progress(render: Callable[[Any], str], *, quiet: bool, as_json: bool) -> BarProgress:
     """Bars and notes on stderr, a line per finished file on stdout, errors always."""
     show_lines = not quiet and not as_json

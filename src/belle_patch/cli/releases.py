@@ -21,6 +21,7 @@ def _release_json(release: Release) -> Dict[str, Any]:
         "key_description": key_needed(release),
         "key_certainty": release.key.certainty,
         "key_candidates": list(release.key.candidates),
+        "key_seed_md5": release.key.seed_md5 or None,
         "complete": release.complete,
         "sources": list(release.sources),
         "notes": list(release.notes),
@@ -32,12 +33,51 @@ def _release_json(release: Release) -> Dict[str, Any]:
                 "md5_derived": f.md5_derived,
                 "enc_name": f.enc_name,
                 "enc_md5": f.enc_md5,
+                "enc_sha256": f.enc_sha256,
                 "uncertain": f.uncertain,
             }
             for f in release.files
         ],
         "other_files": [{"name": n, "md5": m} for n, m in release.other_files],
+        "publishes_restored_checksums": release.publishes_restored_checksums,
+        "payload_folder": release.payload_folder or None,
+        "environment": release.environment or None,
+        "base_files": [
+            {"name": b.name, "md5": b.md5, "sha256": b.sha256} for b in release.base_files
+        ],
+        "base_uncertain": release.base_uncertain,
     }
+
+
+FAMILY_FORMATS = {
+    "openbuddy": "OpenBuddy <name>.enc, no header; key: the first 16 MiB of the key file",
+    "oasst": "Open-Assistant xor_codec.py payload, XORed with a converted LLaMA folder",
+}
+
+
+def _echo_family(release: Release) -> None:
+    click.echo(f"    format: {FAMILY_FORMATS[release.format]}")
+    if release.key.seed_md5:
+        click.echo(f"    key seed: MD5 of the first 16 MiB {release.key.seed_md5}")
+    download_sha256s = sum(1 for f in release.files if f.enc_sha256)
+    if download_sha256s:
+        click.echo(f"    SHA-256s of downloads (Hugging Face LFS ids): {download_sha256s}")
+    if release.payload_folder:
+        click.echo(f"    payload folder: {release.payload_folder}/")
+    if release.base_files:
+        md5s = sum(1 for b in release.base_files if b.md5)
+        sha256s = sum(1 for b in release.base_files if b.sha256)
+        uncertain = " (assumed, not confirmed for this release)" if release.base_uncertain else ""
+        click.echo(
+            f"    base files: {len(release.base_files)}; MD5s: {md5s}, SHA-256s: {sha256s}"
+            f"{uncertain}"
+        )
+    if release.environment:
+        click.echo(f"    conversion environment: {release.environment}")
+    if not release.publishes_restored_checksums:
+        click.echo(
+            "    publishes no checksums of the restored files: decrypt checks their structure only"
+        )
 
 
 @click.command(short_help="List the bundled releases, their lists and keys.")
@@ -60,6 +100,8 @@ def releases(as_json: bool) -> None:
         click.echo(f"    key: {key_needed(release)} [{release.key.certainty}]")
         if release.headerless:
             click.echo("    format: header-less patches, verified by MD5 only")
+        if release.format in FAMILY_FORMATS:
+            _echo_family(release)
         click.echo(
             f"    files: {len(release.files)}; MD5s of downloads: {downloads}, "
             f"of restored files: {restored}; lists {lists}"

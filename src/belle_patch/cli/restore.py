@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 import click
 
 import belle_patch
-from belle_patch import RESTORED, RestoreResult, SealResult
+from belle_patch import RESTORED, DecryptReport, RestoreResult, SealResult
 from belle_patch.units import format_bytes
 
 from .common import (
@@ -17,8 +17,10 @@ from .common import (
     RELEASE_OPTION,
     bar_progress,
     finish_batch,
+    format_option,
     jobs_option,
     positional_key_and_out,
+    positional_out,
 )
 
 
@@ -33,6 +35,15 @@ from .common import (
     help="MD5 list (md5sum format, as on the model card) or a belle-patch JSON manifest.",
 )
 @RELEASE_OPTION
+@format_option(
+    "The patches' format (default: from the names, the list and the key; oasst with --base)."
+)
+@click.option(
+    "--base",
+    type=PATH,
+    help="Open-Assistant / PygmalionAI: the converted LLaMA folder the payload was made against.",
+)
+@click.option("--compressed", is_flag=True, help="Open-Assistant payloads in the gzip variant.")
 @click.option("--force", is_flag=True, help="Replace existing outputs that do not verify.")
 @click.option("--no-space-check", is_flag=True, help="Do not compare free space with the batch.")
 @click.option("--check-key", is_flag=True, help="Identify the key by its full MD5 first.")
@@ -51,6 +62,9 @@ def decrypt(
     out: Optional[Path],
     manifest: Optional[Path],
     release_name: Optional[str],
+    format_name: Optional[str],
+    base: Optional[Path],
+    compressed: bool,
     force: bool,
     no_space_check: bool,
     check_key: bool,
@@ -71,8 +85,15 @@ def decrypt(
       belle-patch decrypt BELLE-LLaMA-13B-2M-enc/ --key 13B/consolidated.00.pth --out model/
       belle-patch decrypt config.json.<sha256>.enc consolidated.00.pth model/
       belle-patch decrypt enc/ -k consolidated.00.pth -o model/ --manifest md5sums.txt
+      belle-patch decrypt openbuddy-enc/ --key 7B/consolidated.00.pth --out model/
+      belle-patch decrypt oasst-sft-6-llama-30b-xor/ --base llama30b_hf/ --out model/
     """
-    patches, key_path, out_dir = positional_key_and_out(inputs, key, out, "decrypt")
+    key_path: Optional[Path]
+    if base is not None or format_name == "oasst" or compressed:
+        patches, out_dir = positional_out(inputs, out, "decrypt")
+        key_path = key
+    else:
+        patches, key_path, out_dir = positional_key_and_out(inputs, key, out, "decrypt")
     progress = bar_progress(_render_restore, quiet=quiet, as_json=as_json)
     try:
         report = belle_patch.decrypt(
@@ -81,6 +102,9 @@ def decrypt(
             out=out_dir,
             manifest=manifest,
             release=release_name,
+            format=format_name,
+            base=base,
+            compressed=compressed,
             force=force,
             check_key=check_key,
             check_downloads=check_downloads,
@@ -91,7 +115,11 @@ def decrypt(
         )
     finally:
         progress.close()
-    extra = {"release": report.release, "key": report.key}
+    extra: Dict[str, Any] = {"release": report.release, "key": report.key}
+    if report.format != "belle":
+        extra.update(_family_json(report))
+        if not quiet and not as_json:
+            _echo_unverified(report)
     finish_batch(
         report,
         report.restored,
@@ -103,8 +131,41 @@ def decrypt(
     )
 
 
+STRUCTURE_ONLY = "structure only"
+NOT_VERIFIED = "not verified"
+verified_by = DecryptReport.verified_by
+
+
+def _family_json(report: DecryptReport) -> Dict[str, Any]:
+    return {
+        "format": report.format,
+        "published": report.published or None,
+        "structure_only": [str(r.output) for r in report.structure_only],
+        "not_verified": [str(r.output) for r in report.not_verified],
+    }
+
+
+def _echo_unverified(report: DecryptReport) -> None:
+    for label, results in (
+        ("verified by structure only", report.structure_only),
+        ("not verified (no checksum known, no structure to check)", report.not_verified),
+    ):
+        if results:
+            names = ", ".join(r.output.name for r in results[:5])
+            more = " ..." if len(results) > 5 else ""
+            click.echo(f"note: {len(results)} {label}: {names}{more}")
+
+
 def _render_restore(result: RestoreResult) -> str:
     checks = " + ".join(result.checks) or "nothing"
+    by = verified_by(result.checks)
+    if result.status == RESTORED and by in (STRUCTURE_ONLY, NOT_VERIFIED):
+        extra = " + base MD5" if "base MD5" in result.checks else ""
+        what = "verified by structure only" if by == STRUCTURE_ONLY else "not verified"
+        return (
+            f"restored {result.output.name} ({format_bytes(result.size)}, {what}{extra}; "
+            "no published checksum)"
+        )
     if result.status == RESTORED:
         note = "" if "SHA-256" in result.checks else "; header-less format"
         return (
@@ -122,6 +183,7 @@ def _restore_json(result: RestoreResult) -> Dict[str, Any]:
         "sha256": result.sha256 or None,
         "md5": result.md5 or None,
         "checks": list(result.checks),
+        "verified_by": verified_by(result.checks),
         "seconds": round(result.seconds, 3),
     }
 
@@ -130,6 +192,14 @@ def _restore_json(result: RestoreResult) -> Dict[str, Any]:
 @click.argument("inputs", nargs=-1, required=True, type=PATH, metavar="INPUT... [KEY OUTDIR]")
 @click.option("--key", "-k", type=PATH, help="The original LLaMA consolidated.00.pth.")
 @click.option("--out", "-o", type=PATH, help="Folder for the .enc files (created if missing).")
+@format_option(
+    "The patches' format (default: belle; oasst with --base).", ("belle", "openbuddy", "oasst")
+)
+@click.option(
+    "--base",
+    type=PATH,
+    help="Open-Assistant: the converted LLaMA folder to XOR each file with (no --key then).",
+)
 @click.option("--name", help="Release name for the JSON manifest (default: the output folder's).")
 @click.option(
     "--no-lists",
@@ -144,6 +214,8 @@ def encrypt(
     inputs: Tuple[Path, ...],
     key: Optional[Path],
     out: Optional[Path],
+    format_name: Optional[str],
+    base: Optional[Path],
     name: Optional[str],
     no_lists: bool,
     force: bool,
@@ -160,14 +232,23 @@ def encrypt(
     \b
     Example:
       belle-patch encrypt my-model/ --key 7B/consolidated.00.pth --out my-model-enc/
+      belle-patch encrypt my-model/ --format openbuddy --key 7B/consolidated.00.pth --out enc/
+      belle-patch encrypt my-model/ --base llama30b_hf/ --out my-model-xor/
     """
-    sources, key_path, out_dir = positional_key_and_out(inputs, key, out, "encrypt")
+    key_path: Optional[Path]
+    if base is not None or format_name == "oasst":
+        sources, out_dir = positional_out(inputs, out, "encrypt")
+        key_path = key
+    else:
+        sources, key_path, out_dir = positional_key_and_out(inputs, key, out, "encrypt")
     progress = bar_progress(_render_seal, quiet=quiet, as_json=as_json)
     try:
         report = belle_patch.encrypt(
             sources,
             key=key_path,
             out=out_dir,
+            format=format_name,
+            base=base,
             name=name,
             lists=not no_lists,
             force=force,

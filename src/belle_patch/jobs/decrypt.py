@@ -6,21 +6,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+from belle_patch.basestream import BaseFolder
 from belle_patch.batch import FileFailure, Skipped, select_inputs
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
 from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
+from belle_patch.formats import BELLE, OPENBUDDY, KeyMaterial, XorFormat, check_openbuddy_seed
 from belle_patch.guards import check_free_space
-from belle_patch.hashing import MD5, SHA256
+from belle_patch.hashing import MD5, SHA256, hash_file
 from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
 from belle_patch.registry import find_release, key_description, releases_by_patch_names
 from belle_patch.restore import (
+    BASE_MD5,
     RESTORED,
+    BaseMismatch,
     DownloadDamaged,
     KeyMismatch,
     ListMismatch,
@@ -28,8 +32,19 @@ from belle_patch.restore import (
     RestoreResult,
     restore_patch,
 )
+from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY
 
 from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
+from .families import (
+    FamilySetup,
+    family_expectations,
+    family_setup,
+    refuse_output_in_inputs,
+    unverified_note,
+)
+
+SHA256_CHECK = "SHA-256"
+MD5_CHECK = "MD5"
 
 
 @dataclass(frozen=True)
@@ -53,11 +68,32 @@ class DecryptReport:
     skipped: Tuple[Skipped, ...]
     stopped: Optional[BellePatchError]
     seconds: float
+    format: str = BELLE.name  # "belle", "techgpt", "openbuddy", "oasst" or "oasst-gzip"
+    published: str = ""  # what the release publishes, when that is less than full lists
 
     @property
     def ok(self) -> bool:
         """True when every input gave a verified output and the batch ran to its end."""
         return not self.failed and self.stopped is None
+
+    @staticmethod
+    def verified_by(checks: Sequence[str]) -> str:
+        """Which check verified a file: "SHA-256", "MD5" (or both), "structure only" or
+        "not verified"."""
+        sums = [c for c in (SHA256_CHECK, MD5_CHECK) if c in checks]
+        if sums:
+            return " + ".join(sums)
+        return STRUCTURE_ONLY if STRUCTURE_ONLY in checks else NOT_VERIFIED
+
+    @property
+    def structure_only(self) -> Tuple[RestoreResult, ...]:
+        """Outputs no checksum verified: only the structure of their file type."""
+        return tuple(r for r in self.restored if STRUCTURE_ONLY in r.checks)
+
+    @property
+    def not_verified(self) -> Tuple[RestoreResult, ...]:
+        """Outputs nothing verified: no checksum is known and their type has no structure."""
+        return tuple(r for r in self.restored if NOT_VERIFIED in r.checks)
 
     @property
     def new_files(self) -> Tuple[RestoreResult, ...]:
@@ -113,11 +149,11 @@ def _expectations(
     return None, ""
 
 
-def _refuse_two_patches_for_one_name(patches: List[Path]) -> None:
+def _refuse_two_patches_for_one_name(patches: List[Path], fmt: XorFormat = BELLE) -> None:
     seen: Dict[str, Path] = {}
     for patch in patches:
         try:
-            name = parse_patch_name(patch.name).restored_name
+            name = fmt.restored_name(patch.name)
         except BellePatchError:
             continue
         if name in seen:
@@ -128,26 +164,30 @@ def _refuse_two_patches_for_one_name(patches: List[Path]) -> None:
         seen[name] = patch
 
 
-def _bytes_to_write(patches: List[Path], out_dir: Path) -> int:
+def _bytes_to_write(patches: List[Path], out_dir: Path, fmt: XorFormat = BELLE) -> int:
     """What the batch adds to the output folder: outputs that are not there yet."""
     total = 0
+    header = HEADER_SIZE if fmt.header else 0
     for patch in patches:
         try:
-            restored = out_dir / parse_patch_name(patch.name).restored_name
+            restored = out_dir / fmt.restored_name(patch.name)
         except BellePatchError:
             continue
         if not restored.exists():
-            total += max(0, patch.stat().st_size - HEADER_SIZE)
+            total += max(0, patch.stat().st_size - header)
     return total
 
 
 def decrypt(
     inputs: PathInputs,
     *,
-    key: PathInput,
+    key: Optional[PathInput] = None,
     out: PathInput,
     manifest: Optional[PathInput] = None,
     release: Optional[str] = None,
+    format: Optional[str] = None,
+    base: Optional[PathInput] = None,
+    compressed: bool = False,
     force: bool = False,
     check_key: bool = False,
     check_downloads: bool = False,
@@ -180,9 +220,55 @@ def decrypt(
     start: no such input, no usable key, an unreadable list, a key known not to fit the
     release, an output path that is not a folder; :class:`belle_patch.OutputError` when the
     output folder cannot be created or has too little space. Never prints.
+
+    Other formats: ``format="openbuddy"`` restores OpenBuddy's ``<name>.enc`` files with
+    ``key`` (LLaMA-1 7B ``consolidated.00.pth``, of which the first 16 MiB are used); it is
+    chosen without asking when the names carry no hash and the key starts with OpenBuddy's
+    seed. ``base`` (a folder: the LLaMA conversion an Open-Assistant or PygmalionAI payload
+    was made against) restores such a payload folder (``format="oasst"``, implied);
+    ``compressed`` for the publisher's gzip variant. Base files are checked against the
+    release's base MD5s when known. Files that no checksum can verify are checked for the
+    structure of their type (``report.structure_only``), or reported in
+    ``report.not_verified``.
     """
+    if base is not None or format in ("oasst", "oasst-gzip") or compressed:
+        return _decrypt_family(
+            inputs, key=key, out=out, manifest=manifest, release=release, format=format,
+            base=base, compressed=compressed, force=force, check_downloads=check_downloads,
+            compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
+        )  # fmt: skip
+    if key is None:
+        raise UsageError(
+            "missing the key",
+            hint="pass the original LLaMA consolidated.00.pth with --key (or a base folder "
+            "with --base for Open-Assistant payloads)",
+        )
+    hashless_note = ""
+    if format is None and _has_hashless_names(inputs):
+        seed = check_openbuddy_seed(open_key(key))
+        if seed.matches or _listed_format(manifest, release) == OPENBUDDY.name:
+            return _decrypt_family(
+                inputs, key=key, out=out, manifest=manifest, release=release, format=None,
+                base=None, compressed=False, force=force, check_downloads=check_downloads,
+                compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
+            )  # fmt: skip
+        else:
+            # Not OpenBuddy's key: the files stay BELLE patches with a name to fix, unless told.
+            hashless_note = (
+                "note: some .enc names carry no SHA-256, as OpenBuddy's do, but "
+                f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
+                "them with this key (each file is then checked by its MD5 list or by its structure)"
+            )
+    if format not in (None, "belle"):
+        return _decrypt_family(
+            inputs, key=key, out=out, manifest=manifest, release=release, format=format,
+            base=None, compressed=False, force=force, check_downloads=check_downloads,
+            compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
+        )  # fmt: skip
     started = time.monotonic()
     events = progress or ProgressEvents()
+    if hashless_note:
+        events.note(hashless_note)
     out_dir = Path(out)
     key_source = open_key(key)
     inputs_found = resolve_download_inputs(as_paths(inputs))
@@ -239,3 +325,165 @@ def decrypt(
         stopped=batch.stopped,
         seconds=time.monotonic() - started,
     )
+
+
+def _listed_format(manifest: Optional[PathInput], release: Optional[str]) -> str:
+    """The format the given list or release records ("" when none is given or recorded)."""
+    if manifest is not None and release is None:
+        return load_manifest_file(Path(manifest)).format
+    if release is not None and manifest is None:
+        return find_release(release).format
+    return ""
+
+
+def _has_hashless_names(inputs: PathInputs) -> bool:
+    """Whether any input patch is named ``<name>.enc`` without a SHA-256 (OpenBuddy's way)."""
+    for path in as_paths(inputs):
+        try:
+            candidates = list(path.iterdir()) if path.is_dir() else [path]
+        except OSError:
+            continue  # select_inputs words the unreadable folder
+        for candidate in candidates:
+            name = candidate.name
+            if _is_patch(candidate) and not name.startswith("."):
+                try:
+                    parse_patch_name(name)
+                except BellePatchError:
+                    return True
+    return False
+
+
+def _decrypt_family(
+    inputs: PathInputs,
+    *,
+    key: Optional[PathInput],
+    out: PathInput,
+    manifest: Optional[PathInput],
+    release: Optional[str],
+    format: Optional[str],
+    base: Optional[PathInput],
+    compressed: bool,
+    force: bool,
+    check_downloads: bool,
+    compute_md5: bool,
+    space_check: bool,
+    jobs: Optional[int],
+    progress: Optional[Progress],
+) -> DecryptReport:
+    """The formats without a SHA-256 header: OpenBuddy, TechGPT given by name, Open-Assistant."""
+    started = time.monotonic()
+    events = progress or ProgressEvents()
+    out_dir = Path(out)
+    if manifest is not None and release is not None:
+        raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
+    given = load_manifest_file(Path(manifest)) if manifest is not None else None
+    if given is None and release is not None:
+        given = Expectations.from_release(find_release(release))
+    setup: FamilySetup = family_setup(
+        as_paths(inputs), key=key, base=base, format=format, compressed=compressed,
+        listed_format=given.format if given else "", events=events,
+    )  # fmt: skip
+    fmt = setup.format
+    refuse_output_in_inputs(setup.selection.files, out_dir, fmt, base)
+    _refuse_two_patches_for_one_name(setup.selection.files, fmt)
+    expected, how = (
+        (given, "given")
+        if given is not None
+        else family_expectations(fmt, setup.selection.files, as_paths(inputs))
+    )
+    known = expected.release if expected else None
+    if known is not None:
+        events.note(f"release: {known.name} ({how})")
+    elif expected is not None and how:
+        events.note(f"release: {expected.label} ({how})")
+    published = unverified_note(fmt, expected)
+    if published:
+        events.note(f"note: {published}")
+    key_material: KeyMaterial = setup.key
+    key_hint = key_description(known.key.needs) if known else ""
+
+    def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
+        restored_name = fmt.restored_name(path.name)
+        expected_md5 = expected.restored.get(restored_name) if expected else None
+        base_md5 = expected.base.get(restored_name) if expected else None
+        options = RestoreOptions(
+            expected_md5=expected_md5,
+            expected_enc_md5=expected.downloads.get(path.name) if expected else None,
+            compute_md5=compute_md5,
+            check_download=check_downloads,
+            force=force,
+            key_hint=key_hint,
+            # An output that matches its MD5 proves its base right; hashing the base too
+            # would cost a second MD5 over as many bytes. It is hashed when the output fails.
+            expected_base_md5=None if expected_md5 else base_md5,
+            base_hint=_environment_hint(expected),
+        )
+        try:
+            return restore_patch(
+                path, key_material, out_dir, options, format=fmt, on_progress=on_progress
+            )
+        except ChecksumMismatch as exc:
+            if expected_md5 and base_md5 and isinstance(key_material, BaseFolder):
+                raise _base_or(
+                    exc, key_material.path_for(restored_name), base_md5, options
+                ) from None
+            raise
+
+    with output_folder(out_dir, events) as keep:
+        if space_check:
+            check_free_space(out_dir, _bytes_to_write(setup.selection.files, out_dir, fmt))
+        batch = run_files(
+            setup.selection,
+            restore,
+            events,
+            jobs=jobs,
+            what="input file",
+            # One base file per payload file: a wrong one says nothing about the others.
+            stop_rule=None if isinstance(key_material, BaseFolder) else key_stop_rule,
+        )
+        if batch.done:
+            keep()
+    return DecryptReport(
+        out=out_dir,
+        release=known.id if known else None,
+        release_name=known.name if known else None,
+        release_source=how,
+        key=setup.key_text,
+        restored=tuple(batch.done),
+        failed=tuple(batch.failed),
+        skipped=tuple(batch.skipped),
+        stopped=batch.stopped,
+        seconds=time.monotonic() - started,
+        format=fmt.name,
+        published=published,
+    )
+
+
+def _base_or(
+    error: ChecksumMismatch, base_path: Path, listed: str, options: RestoreOptions
+) -> BellePatchError:
+    """The output failed its MD5: blame the base file when it is not the listed one."""
+    if error.algorithm != MD5 or not base_path.is_file():
+        return error
+    try:
+        actual = hash_file(base_path, [MD5])[MD5]
+    except OSError:
+        return error
+    if actual == listed:
+        return error
+    environment = f" ({options.base_hint})" if options.base_hint else ""
+    return BaseMismatch(
+        "this base file differs from the conversion the release was made against"
+        f"{environment}: its MD5 is {actual}, the release lists {listed}",
+        path=base_path,
+        hint="convert the original LLaMA weights again in the environment the release names",
+        algorithm=BASE_MD5,
+        expected=listed,
+        actual=actual,
+    )
+
+
+def _environment_hint(expected: Optional[Expectations]) -> str:
+    if expected is None or not expected.environment:
+        return ""
+    return f"the release names: {expected.environment}"

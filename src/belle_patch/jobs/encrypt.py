@@ -7,10 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from belle_patch.basestream import BaseFolder
 from belle_patch.batch import FileFailure, Skipped, select_inputs
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, UsageError
 from belle_patch.events import Progress, ProgressEvents
+from belle_patch.formats import (
+    BELLE,
+    OASST,
+    OPENBUDDY,
+    KeyMaterial,
+    XorFormat,
+    check_openbuddy_seed,
+)
 from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
 from belle_patch.publish import DOWNLOADS_LIST, JSON_MANIFEST, RESTORED_LIST, write_release_lists
 from belle_patch.seal import SealResult, seal_file
@@ -62,7 +71,9 @@ def _refuse_same_names(sources: List[Path]) -> None:
         seen[source.name] = source
 
 
-def _refuse_overwrites(sources: List[Path], out_dir: Path, lists: bool) -> None:
+def _refuse_overwrites(
+    sources: List[Path], out_dir: Path, lists: bool, fmt: XorFormat = BELLE
+) -> None:
     """Files of a release already in the output folder are the user's: keep them."""
     in_the_way: List[str] = []
     if out_dir.is_dir():
@@ -72,7 +83,11 @@ def _refuse_overwrites(sources: List[Path], out_dir: Path, lists: bool) -> None:
                 in_the_way.append(entry.name)
                 continue
             try:
-                restored = parse_patch_name(entry.name).restored_name
+                restored = (
+                    parse_patch_name(entry.name).restored_name
+                    if fmt.hash_in_name
+                    else fmt.restored_name(entry.name)
+                )
             except BellePatchError:
                 continue
             if restored in names:
@@ -89,8 +104,10 @@ def _refuse_overwrites(sources: List[Path], out_dir: Path, lists: bool) -> None:
 def encrypt(
     inputs: PathInputs,
     *,
-    key: PathInput,
+    key: Optional[PathInput] = None,
     out: PathInput,
+    format: Optional[str] = None,
+    base: Optional[PathInput] = None,
     name: Optional[str] = None,
     lists: bool = True,
     force: bool = False,
@@ -118,19 +135,29 @@ def encrypt(
     Returns an :class:`EncryptReport`; a file that fails is in ``report.failed``, not
     raised. Raises :class:`belle_patch.UsageError` (or a subclass) when the job cannot
     start: no such input, no usable key, outputs in the way. Never prints.
+
+    Other formats: ``format="openbuddy"`` writes OpenBuddy's ``<name>.enc`` (no header)
+    with ``key``, whose first 16 MiB are the seed; ``base`` (``format="oasst"``, implied)
+    writes Open-Assistant payloads under the sources' own names, each XORed with the base
+    file of its name (``added_tokens.json`` without a base file is copied as is). The
+    manifest records the format, so decrypt ``manifest=`` restores them without asking.
     """
     started = time.monotonic()
     events = progress or ProgressEvents()
     out_dir = Path(out)
-    key_source = open_key(key)
+    fmt, key_material = _format_and_key(format, key, base, events)
     selection = select_inputs(as_paths(inputs), _is_plain_file, "a file to encrypt")
     selection.files[:] = _without_own_outputs(selection.files, out_dir)
     _refuse_same_names(selection.files)
+    if not fmt.suffix:
+        _refuse_output_in_sources(selection.files, out_dir, base)
     if not force:
-        _refuse_overwrites(selection.files, out_dir, lists)
+        _refuse_overwrites(selection.files, out_dir, lists, fmt)
 
     def seal(path: Path, on_progress: ProgressCallback) -> SealResult:
-        return seal_file(path, key_source, out_dir, download_md5=lists, on_progress=on_progress)
+        return seal_file(
+            path, key_material, out_dir, format=fmt, download_md5=lists, on_progress=on_progress
+        )
 
     written: List[Path] = []
     with output_folder(out_dir, events) as keep:
@@ -139,7 +166,7 @@ def encrypt(
             keep()
         if lists and batch.done:
             release_name = name or out_dir.resolve().name
-            written = write_release_lists(out_dir, release_name, batch.done)
+            written = write_release_lists(out_dir, release_name, batch.done, format=fmt)
     return EncryptReport(
         out=out_dir,
         encrypted=tuple(batch.done),
@@ -148,3 +175,66 @@ def encrypt(
         lists=tuple(written),
         seconds=time.monotonic() - started,
     )
+
+
+def _format_and_key(
+    format: Optional[str],
+    key: Optional[PathInput],
+    base: Optional[PathInput],
+    events: Progress,
+) -> Tuple[XorFormat, KeyMaterial]:
+    if base is not None or format == OASST.name:
+        if format not in (None, OASST.name):
+            raise UsageError(
+                f"--base goes with Open-Assistant payloads, not with --format {format}",
+                hint="leave out --base, or --format",
+            )
+        if key is not None:
+            raise UsageError(
+                "--key and --base exclude each other: Open-Assistant payloads are XORed with "
+                "a base folder, not a key file",
+                hint="pass the converted LLaMA folder with --base only",
+            )
+        if base is None:
+            raise UsageError(
+                "Open-Assistant payloads are XORed with a base folder",
+                hint="pass the LLaMA model converted to Hugging Face format with --base DIR",
+            )
+        return OASST, BaseFolder(Path(base))
+    if format not in (None, BELLE.name, OPENBUDDY.name):
+        raise UsageError(
+            f"cannot write the {format} format",
+            hint="choose --format belle, openbuddy, or --base DIR for Open-Assistant",
+        )
+    if key is None:
+        raise UsageError("missing the key", hint="pass the key file with --key")
+    key_source = open_key(key)
+    if format != OPENBUDDY.name:
+        return BELLE, key_source
+    seed = check_openbuddy_seed(key_source)
+    if not seed.matches:
+        events.note(
+            f"warning: {key_source.path}: {seed.describe()}; OpenBuddy's own script will "
+            "refuse this key"
+        )
+    return OPENBUDDY, key_source
+
+
+def _refuse_output_in_sources(
+    sources: List[Path], out_dir: Path, base: Optional[PathInput]
+) -> None:
+    """Payloads keep their sources' names: they must not land on the sources or the base."""
+    try:
+        target = out_dir.resolve()
+        folders = {s.parent.resolve() for s in sources}
+        if base is not None:
+            folders.add(Path(base).resolve())
+    except OSError:
+        return
+    if target in folders:
+        raise UsageError(
+            "the output folder holds the files to encrypt or the base files, and the payloads "
+            "take the same names",
+            path=out_dir,
+            hint="choose another folder with --out",
+        )

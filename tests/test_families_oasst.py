@@ -1,0 +1,260 @@
+"""Open-Assistant / PygmalionAI payloads at the command line: base files, lists, round trip."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from conftest import generated
+from formats_data import family_vectors, md5, oasst_reference, plain_bytes, torch_like, write
+from helpers import all_names, final_names, run
+
+VECTORS = family_vectors()
+SMALL = [v for v in VECTORS["oasst"] if v["plain_size"] <= 8192]  # config.json and a shard
+ADDED_TOKENS = VECTORS["oasst_added_tokens"]["content"].encode()
+ENVIRONMENT = "transformers d04ec99, torch 1.13.1"
+
+
+def _release(tmp_path: Path, *, gzipped: bool = False) -> Dict[str, Any]:
+    """A payload folder made with the publisher's rule, its base folder, a JSON manifest."""
+    payload, base = tmp_path / "payload", tmp_path / "llama_hf"
+    plain: Dict[str, bytes] = {}
+    bases: Dict[str, bytes] = {}
+    for vector in SMALL:
+        name = vector["name"]
+        plain[name] = plain_bytes(vector["plain_label"], vector["plain_size"], name)
+        bases[name] = generated(vector["base_label"], vector["base_size"])
+        data = oasst_reference(plain[name], bases[name])
+        write(payload / name, gzip.compress(data) if gzipped else data)
+        write(base / name, bases[name])
+    plain["added_tokens.json"] = ADDED_TOKENS
+    write(payload / "added_tokens.json", gzip.compress(ADDED_TOKENS) if gzipped else ADDED_TOKENS)
+    return {"payload": payload, "base": base, "plain": plain, "bases": bases}
+
+
+def _manifest(
+    tmp_path: Path, release: Dict[str, Any], base_md5: Optional[Dict[str, str]] = None
+) -> Path:
+    document = {
+        "schema": "belle-patch-release/1",
+        "id": "test-oasst",
+        "name": "test-oasst",
+        "format": "oasst",
+        "environment": ENVIRONMENT,
+        "files": [{"name": n, "md5": md5(d)} for n, d in release["plain"].items()],
+        "base_files": [
+            {"name": n, "md5": m}
+            for n, m in (base_md5 or {n: md5(d) for n, d in release["bases"].items()}).items()
+        ],
+    }
+    return write(tmp_path / "manifest.json", json.dumps(document).encode())
+
+
+def test_right_base_with_lists_restores_every_file_verified(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["format"] == "oasst"
+    by_name = {Path(r["output"]).name: r for r in report["restored"]}
+    # An output matching its MD5 proves its base right: the base is not hashed as well.
+    assert by_name["config.json"]["checks"] == ["MD5"]
+    assert by_name["config.json"]["verified_by"] == "MD5"
+    assert by_name["added_tokens.json"]["checks"] == ["MD5"]
+    for name, data in release["plain"].items():
+        assert (out / name).read_bytes() == data
+
+
+def test_text_lines_say_which_check_verified(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    out = tmp_path / "out"
+    result = run("decrypt", release["payload"], out, "--base", release["base"])  # INPUT OUTDIR
+    assert result.exit_code == 1  # the vector's .bin is noise after the zip signature
+    assert "restored config.json (" in result.stdout
+    assert "verified by structure only; no published checksum" in result.stdout
+    assert "note: 2 verified by structure only: added_tokens.json, config.json" in result.stdout
+    assert "not a valid torch or ggml file" in result.stderr
+    assert "pytorch_model-00002-of-00002.bin" not in final_names(out)
+
+
+def test_wrong_base_file_fails_naming_the_environment(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    write(release["base"] / "config.json", generated("another conversion", 480))
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", out,
+        "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert (
+        "this base file differs from the conversion the release was made against" in result.stderr
+    )
+    assert ENVIRONMENT in result.stderr
+    assert str(release["base"] / "config.json") in result.stderr
+    assert "config.json" not in final_names(out)
+    assert "config.json" not in all_names(out)
+    assert "added_tokens.json" in final_names(out)  # one base file says nothing of the others
+    assert "1 failed" in result.stdout
+
+
+def test_base_without_an_output_md5_is_checked_while_restoring(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    document = json.loads(manifest.read_text())
+    document["files"] = []  # base MD5s only
+    manifest.write_text(json.dumps(document))
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (restored,) = json.loads(result.stdout)["restored"]
+    assert restored["checks"] == ["structure only", "base MD5"]
+    assert restored["verified_by"] == "structure only"
+    write(release["base"] / "config.json", generated("another conversion", 480))
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"],
+        "--out", tmp_path / "out2", "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "this base file differs from the conversion" in result.stderr
+    assert final_names(tmp_path / "out2") == []
+
+
+def test_missing_base_file_fails_that_file_naming_it(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    (release["base"] / "config.json").unlink()
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", out,
+        "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "the base file for config.json is missing" in result.stderr
+    assert "config.json" not in all_names(out)
+    assert sorted(final_names(out)) == sorted(n for n in release["plain"] if n != "config.json")
+
+
+def test_added_tokens_is_copied_as_is(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "added_tokens.json", "--base", release["base"],
+        "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert (out / "added_tokens.json").read_bytes() == ADDED_TOKENS
+    assert "restored added_tokens.json (" in result.stdout
+
+
+def test_compressed_payloads(tmp_path: Path) -> None:
+    release = _release(tmp_path, gzipped=True)
+    manifest = _manifest(tmp_path, release)
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--compressed",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    for name, data in release["plain"].items():
+        assert (out / name).read_bytes() == data
+
+    plain_out = tmp_path / "plain-out"
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", plain_out,
+        "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert final_names(plain_out) == []
+
+
+def test_key_and_base_together_is_a_usage_error(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    key = write(tmp_path / "consolidated.00.pth", generated("k", 1000))
+    out = tmp_path / "out"
+    result = run("decrypt", release["payload"], "--base", release["base"], "--key", key, "-o", out)
+    assert result.exit_code == 2
+    assert "--key and --base exclude each other" in result.stderr
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_output_into_the_payload_folder_is_refused(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    before = {p.name: p.read_bytes() for p in release["payload"].iterdir()}
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", release["payload"]
+    )
+    assert result.exit_code == 2
+    assert "take the same names" in result.stderr
+    assert {p.name: p.read_bytes() for p in release["payload"].iterdir()} == before
+
+
+def test_encrypt_then_decrypt_round_trip(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    model = tmp_path / "model"
+    weights = torch_like("oa-weights", 4096, 3000, archive="pytorch_model")
+    for name, data in release["plain"].items():
+        write(model / name, data)
+    write(model / "pytorch_model-00009-of-00009.bin", weights)
+    write(release["base"] / "pytorch_model-00009-of-00009.bin", generated("oa base 9", 2000))
+    xor = tmp_path / "xor"
+    result = run("encrypt", model, "--base", release["base"], "--out", xor)
+    assert result.exit_code == 0, result.stderr
+    for vector in SMALL:
+        assert md5((xor / vector["name"]).read_bytes()) == vector["payload_md5"]
+    assert (xor / "added_tokens.json").read_bytes() == ADDED_TOKENS
+    manifest = json.loads((xor / "manifest.json").read_text())
+    assert manifest["format"] == "oasst"
+
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", xor, "--base", release["base"], "--out", out,
+        "--manifest", xor / "manifest.json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert final_names(out) == sorted(final_names(model))
+    for path in model.iterdir():
+        assert (out / path.name).read_bytes() == path.read_bytes()
+
+
+def test_bundled_release_recognised_from_the_payload_folder(tmp_path: Path) -> None:
+    """Names of oasst-sft-6: its base MD5s are checked and its environment named."""
+    payload = tmp_path / "oasst-sft-6-llama-30b-xor"
+    base = tmp_path / "llama30b_hf"
+    write(payload / "config.json", b"{}")
+    write(payload / "generation_config.json", b"{}")
+    write(base / "config.json", b"\0\0")
+    write(base / "generation_config.json", b"\0\0")
+    out = tmp_path / "out"
+    result = run("decrypt", payload, "--base", base, "--out", out)
+    assert result.exit_code == 1
+    assert "release: OpenAssistant/oasst-sft-6-llama-30b-xor (recognised" in result.stderr
+    assert "this base file differs from the conversion" in result.stderr
+    assert "d04ec99bec8a0b432fc03ed60cea9a1a20ebaf3c" in result.stderr
+    assert final_names(out) == []
+
+
+def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path: Path) -> None:
+    import belle_patch
+
+    release = _release(tmp_path)
+    report = belle_patch.decrypt(
+        release["payload"] / "added_tokens.json", base=release["base"], out=tmp_path / "out"
+    )
+    assert report.ok and report.format == "oasst"
+    assert [r.output.name for r in report.structure_only] == ["added_tokens.json"]
+    assert report.not_verified == ()
+    # Only the Open-Assistant releases list added_tokens.json, and they share one base list.
+    assert "no list of the restored files is known (pass --release NAME" in report.published
+    assert belle_patch.DecryptReport.verified_by(["MD5", "base MD5"]) == "MD5"
