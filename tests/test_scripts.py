@@ -132,7 +132,14 @@ def test_build_manifests_replaces_the_whole_folder(tmp_path: Path) -> None:
     result = script("build_manifests.py", "--out", out, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     expected = build_manifests.build_all(json.loads(build_manifests.DEFAULT_RESEARCH.read_text()))
-    assert {p.name: p.read_text() for p in out.iterdir()} == expected
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == expected
+    # The family manifests are another script's: carried over untouched.
+    families = out / "families"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["families"]
+    shipped = Path(build_manifests.DEFAULT_OUT) / "families"
+    assert {p.name: p.read_text() for p in families.iterdir()} == {
+        p.name: p.read_text() for p in shipped.iterdir()
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifests"]  # no staging left
 
 
