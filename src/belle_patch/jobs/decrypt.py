@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from belle_patch.basestream import BaseFolder
-from belle_patch.batch import FileFailure, Skipped, select_inputs
+from belle_patch.batch import BatchReport, FileFailure, Selection, Skipped, StopRule, select_inputs
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
 from belle_patch.events import Progress, ProgressEvents
@@ -20,7 +20,7 @@ from belle_patch.hashing import MD5, SHA256, hash_file
 from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
-from belle_patch.registry import find_release, key_description, releases_by_patch_names
+from belle_patch.registry import Release, find_release, key_description, releases_by_patch_names
 from belle_patch.restore import (
     BASE_MD5,
     RESTORED,
@@ -300,30 +300,60 @@ def decrypt(
         )
         return restore_patch(path, key_source, out_dir, options, on_progress=on_progress)
 
+    batch = _restore_all(
+        selection, restore, out_dir, events, fmt=BELLE, space_check=space_check, jobs=jobs,
+        stop_rule=key_stop_rule,
+    )  # fmt: skip
+    return _report(out_dir, known, how, identity.describe(), batch, started)
+
+
+def _restore_all(
+    selection: Selection,
+    restore: Callable[[Path, ProgressCallback], RestoreResult],
+    out_dir: Path,
+    events: Progress,
+    *,
+    fmt: XorFormat,
+    space_check: bool,
+    jobs: Optional[int],
+    stop_rule: Optional[StopRule],
+) -> BatchReport[RestoreResult]:
+    """Every format's batch: the output folder, the space check, the files smallest first."""
     with output_folder(out_dir, events) as keep:
         if space_check:
-            check_free_space(out_dir, _bytes_to_write(selection.files, out_dir))
+            check_free_space(out_dir, _bytes_to_write(selection.files, out_dir, fmt))
         batch = run_files(
-            selection,
-            restore,
-            events,
-            jobs=jobs,
-            what="input file",
-            stop_rule=key_stop_rule,
+            selection, restore, events, jobs=jobs, what="input file", stop_rule=stop_rule
         )
         if batch.done:
             keep()
+    return batch
+
+
+def _report(
+    out_dir: Path,
+    known: Optional[Release],
+    how: str,
+    key_text: str,
+    batch: BatchReport[RestoreResult],
+    started: float,
+    *,
+    format: str = BELLE.name,
+    published: str = "",
+) -> DecryptReport:
     return DecryptReport(
         out=out_dir,
         release=known.id if known else None,
         release_name=known.name if known else None,
         release_source=how,
-        key=identity.describe(),
+        key=key_text,
         restored=tuple(batch.done),
         failed=tuple(batch.failed),
         skipped=tuple(batch.skipped),
         stopped=batch.stopped,
         seconds=time.monotonic() - started,
+        format=format,
+        published=published,
     )
 
 
@@ -379,8 +409,10 @@ def _decrypt_family(
     given = load_manifest_file(Path(manifest)) if manifest is not None else None
     if given is None and release is not None:
         given = Expectations.from_release(find_release(release))
+    addresses = DownloadAddresses()
+    found = resolve_download_inputs(as_paths(inputs))
     setup: FamilySetup = family_setup(
-        as_paths(inputs), key=key, base=base, format=format, compressed=compressed,
+        found, key=key, base=base, format=format, compressed=compressed,
         listed_format=given.format if given else "", events=events,
     )  # fmt: skip
     fmt = setup.format
@@ -417,6 +449,7 @@ def _decrypt_family(
             # would cost a second MD5 over as many bytes. It is hashed when the output fails.
             expected_base_md5=None if expected_md5 else base_md5,
             base_hint=_environment_hint(expected),
+            download_address=addresses.address_of(path),
         )
         try:
             return restore_patch(
@@ -429,33 +462,13 @@ def _decrypt_family(
                 ) from None
             raise
 
-    with output_folder(out_dir, events) as keep:
-        if space_check:
-            check_free_space(out_dir, _bytes_to_write(setup.selection.files, out_dir, fmt))
-        batch = run_files(
-            setup.selection,
-            restore,
-            events,
-            jobs=jobs,
-            what="input file",
-            # One base file per payload file: a wrong one says nothing about the others.
-            stop_rule=None if isinstance(key_material, BaseFolder) else key_stop_rule,
-        )
-        if batch.done:
-            keep()
-    return DecryptReport(
-        out=out_dir,
-        release=known.id if known else None,
-        release_name=known.name if known else None,
-        release_source=how,
-        key=setup.key_text,
-        restored=tuple(batch.done),
-        failed=tuple(batch.failed),
-        skipped=tuple(batch.skipped),
-        stopped=batch.stopped,
-        seconds=time.monotonic() - started,
-        format=fmt.name,
-        published=published,
+    # One base file per payload file: a wrong one says nothing about the others.
+    batch = _restore_all(
+        setup.selection, restore, out_dir, events, fmt=fmt, space_check=space_check, jobs=jobs,
+        stop_rule=None if isinstance(key_material, BaseFolder) else key_stop_rule,
+    )  # fmt: skip
+    return _report(
+        out_dir, known, how, setup.key_text, batch, started, format=fmt.name, published=published
     )
 
 
