@@ -162,7 +162,15 @@ def test_the_cached_state_follows_changes_made_elsewhere(tmp_path: Path) -> None
     record(tmp_path, names[1])
     assert sorted(state.records(tmp_path)) == names[:2]
     state_dir = tmp_path / ".belle-patch"
-    entry = {"size": 1, "mtime_ns": 2, "xxh3_128": "x", "sha256": "s", "md5": "m"}
+    entry = {
+        "size": 1,
+        "mtime_ns": 2,
+        "inode": 3,
+        "ctime_ns": 4,
+        "xxh3_128": "x",
+        "sha256": "s",
+        "md5": "m",
+    }
     with (state_dir / "state.journal").open("a") as journal:  # another run's record
         journal.write(json.dumps({"name": names[2], **entry}) + "\n")
     assert sorted(state.records(tmp_path)) == names[:3]

@@ -44,13 +44,26 @@ LOCK_PATIENCE_SECONDS = 10.0
 # A merge writes its temporary file in milliseconds; one this old was left by a crash.
 TEMPORARY_AGE_SECONDS = 3600
 
-_FIELDS = {"size": int, "mtime_ns": int, "xxh3_128": str, "sha256": str, "md5": str}
+_FIELDS = {
+    "size": int,
+    "mtime_ns": int,
+    "inode": int,
+    "ctime_ns": int,
+    "xxh3_128": str,
+    "sha256": str,
+    "md5": str,
+}
 
 
 @dataclass(frozen=True)
 class FileState:
     size: int
     mtime_ns: int
+    # The file this record was made for: a copy (cp -a, tar, rsync) is a new inode with a
+    # new ctime, which no program can set, so a state folder that came along with copied
+    # files (or was written for other ones) never vouches for them.
+    inode: int
+    ctime_ns: int
     xxh3_128: str
     sha256: str
     md5: str
@@ -299,7 +312,7 @@ def records(folder: Path) -> Dict[str, FileState]:
 
 
 def lookup(folder: Path, name: str) -> Optional[FileState]:
-    """The record of ``name`` if the file still has the recorded size and mtime."""
+    """The record of ``name`` if it is still the same file: size, mtime, inode and ctime."""
     with _guard:
         try:
             entry = _load(folder).get(name)
@@ -313,9 +326,19 @@ def lookup(folder: Path, name: str) -> Optional[FileState]:
         info = (folder / name).stat()
     except OSError:
         return None
-    if info.st_size != entry.size or info.st_mtime_ns != entry.mtime_ns:
+    if not same_file(info, entry):
         return None
     return entry
+
+
+def same_file(info: os.stat_result, entry: FileState) -> bool:
+    """True if ``info`` is the very file ``entry`` was recorded for, unchanged since."""
+    return (
+        info.st_size == entry.size
+        and info.st_mtime_ns == entry.mtime_ns
+        and info.st_ino == entry.inode
+        and info.st_ctime_ns == entry.ctime_ns
+    )
 
 
 def record(folder: Path, name: str, *, xxh3_128: str, sha256: str, md5: str) -> None:
@@ -326,7 +349,9 @@ def record(folder: Path, name: str, *, xxh3_128: str, sha256: str, md5: str) -> 
     """
     try:
         info = (folder / name).stat()
-        entry = FileState(info.st_size, info.st_mtime_ns, xxh3_128, sha256, md5)
+        entry = FileState(
+            info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns, xxh3_128, sha256, md5
+        )
         line = json.dumps({"name": name, **asdict(entry)}).encode() + b"\n"
         try:
             _record_line(folder, line)
