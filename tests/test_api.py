@@ -105,7 +105,8 @@ def test_progress_calls(release: Release, tmp_path: Path) -> None:
     kinds = [kind for kind, _ in recorder.calls]
     assert kinds[0] == "note" and "skipping README.md" in str(recorder.calls[0][1])
     started = [value for kind, value in recorder.calls if kind == "started"]
-    total = sum(p.stat().st_size for p in release.patches.values())
+    # The bytes streamed: each patch without its 32-byte header, as the calls below add up.
+    total = sum(p.stat().st_size - 32 for p in release.patches.values())
     assert started == [(3, total, 1)]
     done = [value for kind, value in recorder.calls if kind == "file_done"]
     assert [r for r in done if isinstance(r, RestoreResult)] == list(report.restored)

@@ -99,6 +99,23 @@ def test_fifo_as_patch_is_refused_without_blocking(release: Release, tmp_path: P
     assert "not a regular file or folder" in result.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_named_like_a_patch_in_a_folder_fails(release: Release, tmp_path: Path) -> None:
+    fifo = release.enc_dir / ("tokenizer.model." + "2" * 64 + ".enc")
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        cli("decrypt", release.enc_dir, "-k", release.key, "-o", out),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"{fifo}: not a regular file" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("3 restored, 1 failed")
+
+
 def test_dangling_link_named_like_a_patch_fails(release: Release, tmp_path: Path) -> None:
     broken = release.enc_dir / ("tokenizer.model." + "1" * 64 + ".enc")
     broken.symlink_to(tmp_path / "blobs" / "gone")
@@ -173,6 +190,19 @@ def test_encrypt_into_its_input_folder_does_not_encrypt_its_own_lists(tmp_path: 
     assert forced.exit_code == 0, forced.stderr
     assert "md5sums.txt ->" not in forced.stdout  # the lists are not inputs
     encrypted = [n for n in final_names(model) if n.endswith(".enc")]
+    assert len(encrypted) == 1 and encrypted[0].startswith("config.json.")
+
+
+def test_encrypt_of_an_earlier_output_folder_leaves_its_lists_out(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    key = tmp_path / "k.pth"
+    key.write_bytes(b"k" * 64)
+    assert run("encrypt", model, "-k", key, "-o", model).exit_code == 0
+    again = run("encrypt", model, "-k", key, "-o", tmp_path / "enc2")
+    assert again.exit_code == 0, again.stderr
+    encrypted = [n for n in final_names(tmp_path / "enc2") if n.endswith(".enc")]
     assert len(encrypted) == 1 and encrypted[0].startswith("config.json.")
 
 

@@ -209,3 +209,21 @@ def test_temporaries_of_live_runs_are_kept(tmp_path: Path) -> None:
         path.write_bytes(b"x")
     assert remove_stale_temporaries(tmp_path) == [gone]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, user_file.name])
+
+
+def test_signal_with_json_still_prints_a_json_object(
+    big_release: Dict[str, Path], tmp_path: Path
+) -> None:
+    import json
+
+    out = tmp_path / "out"
+    args = cli("decrypt", big_release["patch"], "-k", big_release["key"], "-o", out, "--json")
+    process = start(args)
+    wait_for_temporary(out, process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 143, (stdout, stderr)
+    document = json.loads(stdout)
+    assert document["ok"] is False and document["exit_code"] == 143
+    assert "terminated" in document["error"]
+    assert all_names(out) == []

@@ -69,6 +69,17 @@ def _broken_link(path: Path) -> FileFailure:
     )
 
 
+def _not_regular(path: Path) -> FileFailure:
+    return FileFailure(
+        path,
+        InputError(
+            "not a regular file",
+            path=path,
+            hint="pass the downloaded file itself (a FIFO or device is never read)",
+        ),
+    )
+
+
 def select_inputs(inputs: Sequence[Path], wanted: Callable[[Path], bool], what: str) -> Selection:
     """Expand folders (their direct entries) and order the files smallest first.
 
@@ -88,6 +99,9 @@ def select_inputs(inputs: Sequence[Path], wanted: Callable[[Path], bool], what: 
                     continue
                 elif entry.is_symlink() and not entry.exists() and wanted(entry):
                     failed.append(_broken_link(entry))
+                elif wanted(entry) and not entry.is_dir():
+                    # Named like an input but a FIFO, socket or device: never opened.
+                    failed.append(_not_regular(entry))
                 else:
                     skipped.append(Skipped(entry, f"not {what}"))
         elif item.is_file():

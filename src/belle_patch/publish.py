@@ -15,6 +15,7 @@ from .staging import StagedFile
 DOWNLOADS_LIST = "md5sums-enc.txt"
 RESTORED_LIST = "md5sums.txt"
 JSON_MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "belle-patch-release/1"
 
 
 def _release_format(fmt: XorFormat) -> str:
@@ -32,7 +33,7 @@ def release_manifest(
     """The project's JSON manifest (what ``verify --manifest`` and ``decrypt`` read)."""
     ordered = sorted(results, key=lambda r: r.source.name)
     return {
-        "schema": "belle-patch-release/1",
+        "schema": MANIFEST_SCHEMA,
         "id": name,
         "name": name,
         "format": _release_format(format),

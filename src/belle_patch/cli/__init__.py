@@ -78,9 +78,11 @@ class BellePatchGroup(click.Group):
             silence_stdout()
             ctx.exit(EXIT_PIPE_CLOSED)
         except KeyboardInterrupt:
+            self._json_error(ctx, f"interrupted; {_CLEANED}", EXIT_INTERRUPTED)
             click.echo(f"belle-patch: interrupted; {_CLEANED}", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except Terminated:
+            self._json_error(ctx, f"terminated; {_CLEANED}", EXIT_TERMINATED)
             click.echo(f"belle-patch: terminated; {_CLEANED}", err=True)
             ctx.exit(EXIT_TERMINATED)
 

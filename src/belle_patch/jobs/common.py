@@ -12,7 +12,6 @@ from belle_patch import state
 from belle_patch.batch import (
     Action,
     BatchReport,
-    FileFailure,
     Selection,
     StopRule,
     files_at_once,
@@ -128,14 +127,19 @@ def run_files(
     jobs: Optional[int],
     what: str,
     stop_rule: Optional[StopRule] = None,
+    header_size: int = 0,
 ) -> BatchReport[ResultT]:
-    """Run ``action`` over the selected files, telling ``progress`` as it goes."""
+    """Run ``action`` over the selected files, telling ``progress`` as it goes.
+
+    ``header_size``: bytes at the start of each input that are not streamed (a patch's
+    SHA-256 header), left out of the total so that the bytes reported add up to it.
+    """
     events = progress or ProgressEvents()
     for skipped in selection.skipped:
         events.note(f"note: skipping {skipped.path.name}: {skipped.reason}")
     if not selection.files and not selection.failed:
         raise UsageError(f"nothing to do: no {what} was found", hint="check the input paths")
-    total = sum(_size(path) for path in selection.files)
+    total = sum(max(0, _size(path) - header_size) for path in selection.files)
     worker_count = files_at_once(jobs)
     events.started(len(selection.files), total, worker_count)
     for failure in selection.failed:
@@ -144,10 +148,6 @@ def run_files(
     report.failed[:0] = selection.failed
     report.skipped.extend(selection.skipped)
     return report
-
-
-def failures(report: BatchReport[ResultT]) -> Tuple[FileFailure, ...]:
-    return tuple(report.failed)
 
 
 def _size(path: Path) -> int:

@@ -323,8 +323,9 @@ def _restore_all(
         if space_check:
             check_free_space(out_dir, _bytes_to_write(selection.files, out_dir, fmt))
         batch = run_files(
-            selection, restore, events, jobs=jobs, what="input file", stop_rule=stop_rule
-        )
+            selection, restore, events, jobs=jobs, what="input file", stop_rule=stop_rule,
+            header_size=HEADER_SIZE if fmt.header else 0,
+        )  # fmt: skip
         if batch.done:
             keep()
     return batch

@@ -21,7 +21,13 @@ from belle_patch.formats import (
     check_openbuddy_seed,
 )
 from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
-from belle_patch.publish import DOWNLOADS_LIST, JSON_MANIFEST, RESTORED_LIST, write_release_lists
+from belle_patch.publish import (
+    DOWNLOADS_LIST,
+    JSON_MANIFEST,
+    MANIFEST_SCHEMA,
+    RESTORED_LIST,
+    write_release_lists,
+)
 from belle_patch.seal import SealResult, seal_file
 
 from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
@@ -51,13 +57,31 @@ def _is_plain_file(path: Path) -> bool:
     return not path.name.startswith(".") and not path.name.endswith(PATCH_SUFFIX)
 
 
+def _written_by_encrypt(folder: Path) -> bool:
+    """True if ``folder`` holds the JSON manifest an encrypt writes next to its lists."""
+    try:
+        with (folder / JSON_MANIFEST).open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return MANIFEST_SCHEMA.encode() in head
+
+
 def _without_own_outputs(sources: List[Path], out_dir: Path) -> List[Path]:
-    """The lists a previous encrypt wrote into the output folder are not inputs."""
+    """The lists an encrypt wrote (into this output folder, or into an input folder that
+    was an earlier run's output) are not model files."""
     try:
         out_resolved = out_dir.resolve()
     except OSError:
         return sources
-    return [s for s in sources if not (s.name in LIST_NAMES and s.parent.resolve() == out_resolved)]
+    kept = []
+    for source in sources:
+        if source.name in LIST_NAMES and (
+            source.parent.resolve() == out_resolved or _written_by_encrypt(source.parent)
+        ):
+            continue
+        kept.append(source)
+    return kept
 
 
 def _refuse_same_names(sources: List[Path]) -> None:
