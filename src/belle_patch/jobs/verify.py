@@ -21,6 +21,7 @@ from belle_patch.filecheck import (
     index_files,
     no_release_error,
     recorded_expectations,
+    regular_size,
     release_by_content,
     release_of_patches,
     unchecked_names,
@@ -200,7 +201,11 @@ def verify(
         )
 
     worker_count = jobs or os.cpu_count() or 1
-    sizes = [probe.size(name) or 0 for name in entries]
+    # Files hashed while telling the release are not read again: no progress for them.
+    sizes = [
+        0 if (path := files.find(name)) is None or path in probe.md5s else (regular_size(path) or 0)
+        for name in entries
+    ]
     events.started(len(entries), sum(sizes), worker_count)
     checks = verify_entries(
         entries,
@@ -288,14 +293,26 @@ def _verify_download(
         if found is not None:
             expected = Expectations.from_release(found)
     md5s: Dict[str, str] = {}
+    # A list or release the user gave must check something, as md5sum -c decides.
+    given_checks_nothing = False
     if expected is not None:
         md5s = checks_for(expected, readable)
         if ignore_missing:
             md5s = {name: md5 for name, md5 in md5s.items() if name in readable}
-        if expected.listed or expected.failed:
+        given = manifest is not None or release is not None
+        if md5s or expected.failed:
             note(f"checking the MD5s of {expected.label} in the same read")
-        else:
+        elif not given:
             note(f"{expected.label}: no MD5s to check; content addresses only")
+        elif expected.listed:
+            given_checks_nothing = True
+            note(f"{expected.label}: no file was verified")
+        else:
+            given_checks_nothing = True
+            if expected.release is not None:
+                note(f"{expected.label} publishes no MD5s, so no file could be checked")
+            else:
+                note(f"{expected.label}: no properly formatted checksum lines found")
     plan = DownloadPlan(tuple(planned), md5s, expected.label if expected is not None else "")
     worker_count = jobs or os.cpu_count() or 1
     events.started(len(planned) + len(plan.listed_only), sum(plan.sizes()), worker_count)
@@ -317,7 +334,7 @@ def _verify_download(
     if expected is not None:
         against += f" and {expected.label}"
     return VerifyReport(
-        ok=any(c.ok for c in checks) and accepted and not malformed,
+        ok=any(c.ok for c in checks) and accepted and not malformed and not given_checks_nothing,
         against=against,
         release=expected.release.id if expected is not None and expected.release else None,
         files=tuple(checks),
