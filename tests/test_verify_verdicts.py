@@ -294,3 +294,28 @@ def test_progress_total_is_what_is_read(tmp_path: Path) -> None:
     report = belle_patch.verify([out], progress=totals)
     assert [c.name for c in report.failed] == ["pytorch_model.bin"]
     assert totals.advanced_bytes == totals.total > 0
+
+
+# ------------------------------------------------------------------ restored with --no-md5
+
+
+def test_a_folder_restored_without_md5s_is_checked_by_its_records(tmp_path: Path) -> None:
+    made = make_release(tmp_path / "release", default_files(), generated("key", 4000))
+    out = tmp_path / "out"
+    assert run("decrypt", made.enc_dir, "-k", made.key, "-o", out, "--no-md5").exit_code == 0
+    config = out / "config.json"
+    os.utime(config, ns=(0, config.stat().st_mtime_ns + 10**9))  # touched, not changed
+    intact = run("verify", out)
+    assert intact.exit_code == 0, intact.stdout + intact.stderr
+    assert sorted(intact.stdout.splitlines()) == [
+        "config.json: OK",
+        "pytorch_model.bin: OK",
+        "tokenizer_config.json: OK",
+    ]
+    assert "FAILED" not in intact.stderr and "WARNING" not in intact.stderr
+    config.write_bytes(config.read_bytes().replace(b"llama", b"LLAMA"))
+    damaged = run("verify", out)
+    assert damaged.exit_code == 1
+    assert "config.json: FAILED\n" in damaged.stdout
+    assert "differs from what was verified when belle-patch restored it" in damaged.stderr
+    assert "WARNING: 1 computed checksum did NOT match" in damaged.stderr

@@ -216,6 +216,21 @@ def _recorded_match(
     return digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128] == recorded.xxh3_128
 
 
+def _check_against_record(
+    name: str, path: Path, on_progress: Optional[ProgressCallback]
+) -> FileCheck:
+    """A file restored with no MD5 computed (``--no-md5``): its record's xxh3 is all there
+    is, compared whatever the size and mtime, since a changed mtime proves nothing."""
+    recorded = state.records(path.parent).get(path.name)
+    if recorded is None:
+        return FileCheck(name, NOT_VERIFIED, "", path=path, detail="no MD5 listed or recorded")
+    actual = digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
+    if actual == recorded.xxh3_128:
+        return FileCheck(name, OK, "", path=path, method=XXH3_128, verified_by=(BY_RECORD,))
+    detail = "differs from what was verified when belle-patch restored it"
+    return FileCheck(name, FAILED, "", path=path, detail=detail, method=XXH3_128)
+
+
 @dataclass
 class CheckHooks:
     """Where a check reports its work; called from worker threads, one call at a time."""
@@ -263,6 +278,8 @@ def check_file(
         return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
     hooks.on_start(path, info.st_size)
     try:
+        if not expected:
+            return _check_against_record(name, path, hooks.on_progress)
         recorded = None
         if known_md5 is None and not full:
             recorded = _recorded_match(path, expected, hooks.on_progress)
@@ -309,7 +326,7 @@ def verify_entries(
             entries[name],
             path,
             full=full,
-            known_md5=known.get(path) if path is not None else None,
+            known_md5=known.get(path) if path is not None and entries[name] else None,
             hooks=hooks,
         )
         hooks.on_done(result)

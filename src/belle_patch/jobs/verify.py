@@ -203,8 +203,10 @@ def verify(
     worker_count = jobs or os.cpu_count() or 1
     # Files hashed while telling the release are not read again: no progress for them.
     sizes = [
-        0 if (path := files.find(name)) is None or path in probe.md5s else (regular_size(path) or 0)
-        for name in entries
+        0
+        if (path := files.find(name)) is None or (md5 and path in probe.md5s)
+        else (regular_size(path) or 0)
+        for name, md5 in entries.items()
     ]
     events.started(len(entries), sum(sizes), worker_count)
     checks = verify_entries(
