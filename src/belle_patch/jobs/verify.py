@@ -87,7 +87,8 @@ def verify(
     """Check files against MD5s, like ``md5sum -c``; return a report, never print.
 
     ``paths`` are folders (listed names are looked up inside them, subfolders included)
-    or single files (looked up by their own name).
+    or single files (looked up by their own name). Two different files by the same name
+    (in two folders, or given one by one) are a usage error: verify them one at a time.
 
     What the files are checked against:
 
@@ -97,7 +98,7 @@ def verify(
     * neither: patch names identify their release; restored files are matched to the
       bundled release that lists their names and whose MD5s their content agrees with;
       a folder belle-patch restored falls back to what was verified when it was restored
-      (its ``.belle-patch/state.json``).
+      (its ``.belle-patch/state.json``; a recorded file that is gone fails as missing).
 
     A Hugging Face download is checked file by file against the content address it carries
     on disk (the SHA-256 of LFS files, the git blob id of small ones), with no network: give
@@ -105,12 +106,13 @@ def verify(
     (``models--ORG--NAME``: the snapshot of ``refs/main``, or of ``revision``, a branch or a
     commit), ``"hf:ORG/NAME"`` (or ``"hf:ORG/NAME@REV"``: found in ``$HF_HUB_CACHE``, else
     ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), a ``--local-dir`` download or a git
-    clone, as the only path. An MD5 list (``manifest``, ``release`` or a bundled release its
-    files match) is checked in the same read. Every file under the folder is reported: one
-    with neither an address nor a listed MD5 is ``NOT VERIFIED`` and makes ``ok`` false
-    unless ``allow_unverified``; a file the download names but lacks is ``MISSING``; a cache
-    link leading out of its repo's ``blobs/`` is ``REFUSED`` and never read. A folder with
-    none of these layouts is checked as below.
+    clone (checked against its HEAD commit, not the index), as the only path. An MD5 list
+    (``manifest``, ``release`` or a bundled release its files match) is checked in the same
+    read; a list or release given that checks no file makes ``ok`` false. Every file under
+    the folder is reported: one with neither an address nor a listed MD5 is
+    ``NOT VERIFIED`` and makes ``ok`` false unless ``allow_unverified``; a file the download
+    names but lacks is ``MISSING``; a cache link leading out of its repo's ``blobs/`` is
+    ``REFUSED`` and never read. A folder with none of these layouts is checked as below.
 
     A release's downloads are checked when the folder holds any, else its restored files;
     other listed files are checked when present. Names that would leave the folder
@@ -135,9 +137,10 @@ def verify(
     without an MD5) and ``download``. A damaged file is a ``FAILED`` entry, not an error.
 
     Raises :class:`belle_patch.errors.UsageError` (and its subclass ``ManifestError``)
-    when a path does not exist, the list cannot be read, the release is unknown or
-    cannot be told, ``hf:ORG/NAME`` is not in the cache, or ``revision`` is given for
-    anything but a cache repo folder or ``hf:ORG/NAME``.
+    when a path does not exist, two paths hold different files by one name, the list
+    cannot be read, the release is unknown or cannot be told, ``hf:ORG/NAME`` is not in
+    the cache, or ``revision`` is given for anything but a cache repo folder or
+    ``hf:ORG/NAME``.
 
     >>> report = verify(["model/"], manifest="md5sums.txt")  # doctest: +SKIP
     >>> report.ok, [(f.name, f.status) for f in report.failed]  # doctest: +SKIP
