@@ -335,7 +335,7 @@ def test_git_clone_intact_then_one_byte_changed(tmp_path: Path) -> None:
     damaged = run("verify", folder)
     assert damaged.exit_code == 1
     assert damaged.stdout == ".gitattributes: OK\nconfig.json: OK\nmodel.bin: FAILED\n"
-    assert "belle-patch: model.bin: does not match its sha256 (LFS) (git index (LFS pointer))" in (
+    assert "belle-patch: model.bin: does not match its sha256 (LFS) (git commit (LFS pointer))" in (
         damaged.stderr
     )
     assert statuses(belle_patch.verify([folder])) == {

@@ -88,15 +88,21 @@ class FileIndex:
     entries: Dict[str, Path] = field(default_factory=dict)
 
     def find(self, name: str) -> Optional[Path]:
-        """The file a listed name stands for (it may not exist as a regular file)."""
+        """The file a listed name stands for (it may not exist as a regular file).
+
+        Raises UsageError when two of the given folders hold different files by this name.
+        """
         found = self.entries.get(name)
         if found is not None or "/" not in name:
             return found
         for folder in self.folders:
             candidate = folder / name
             if os.path.lexists(candidate):
-                return candidate
-        return None
+                if found is None:
+                    found = candidate
+                elif not _same_file(found, candidate):
+                    raise ambiguous_name_error(found, candidate)
+        return found
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.find(name) is not None
@@ -115,18 +121,43 @@ def _is_folder(path: Path) -> bool:
         return False
 
 
+def _same_file(first: Path, second: Path) -> bool:
+    return first == second or os.path.realpath(first) == os.path.realpath(second)
+
+
+def ambiguous_name_error(first: Path, second: Path) -> UsageError:
+    """Two given paths hold different files by the same name: which one a list means is
+    unknowable, so neither is checked."""
+    return UsageError(
+        f"{first} and {second} have the same name, so a listed name cannot tell them apart",
+        hint="verify them one at a time",
+    )
+
+
 def index_files(paths: Sequence[Path]) -> FileIndex:
-    """Index ``paths``: folders by their direct entries, other paths by their own name."""
+    """Index ``paths``: folders by their direct entries, other paths by their own name.
+
+    Two different files by the same name (in two folders, or given one by one) are a
+    UsageError; the same file reached twice is indexed once.
+    """
     found: Dict[str, Path] = {}
     folders: List[Path] = []
+
+    def add(name: str, path: Path) -> None:
+        known = found.setdefault(name, path)
+        if not _same_file(known, path):
+            raise ambiguous_name_error(known, path)
+
     for path in paths:
         if path.is_dir():
+            if any(_same_file(path, folder) for folder in folders):
+                continue
             folders.append(path)
             for entry in sorted(path.iterdir()):
                 if entry.name != state.STATE_FOLDER:
-                    found.setdefault(entry.name, entry)
+                    add(entry.name, entry)
         elif os.path.lexists(path):
-            found.setdefault(path.name, path)
+            add(path.name, path)
         else:
             raise UsageError("no such file or folder", path=path)
     return FileIndex(tuple(folders), found)
@@ -174,12 +205,30 @@ def regular_size(path: Path) -> Optional[int]:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def _recorded_match(path: Path, expected: str, on_progress: Optional[ProgressCallback]) -> bool:
-    """True if belle-patch verified this very file before (same size, mtime and xxh3)."""
+def _recorded_match(
+    path: Path, expected: str, on_progress: Optional[ProgressCallback]
+) -> Optional[bool]:
+    """True if belle-patch verified this very file before (same size, mtime and xxh3);
+    False if the file was read and differs from the record; None if it was not read."""
     recorded = state.lookup(path.parent, path.name)
     if recorded is None or recorded.md5 != expected:
-        return False
+        return None
     return digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128] == recorded.xxh3_128
+
+
+def _check_against_record(
+    name: str, path: Path, on_progress: Optional[ProgressCallback]
+) -> FileCheck:
+    """A file restored with no MD5 computed (``--no-md5``): its record's xxh3 is all there
+    is, compared whatever the size and mtime, since a changed mtime proves nothing."""
+    recorded = state.records(path.parent).get(path.name)
+    if recorded is None:
+        return FileCheck(name, NOT_VERIFIED, "", path=path, detail="no MD5 listed or recorded")
+    actual = digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
+    if actual == recorded.xxh3_128:
+        return FileCheck(name, OK, "", path=path, method=XXH3_128, verified_by=(BY_RECORD,))
+    detail = "differs from what was verified when belle-patch restored it"
+    return FileCheck(name, FAILED, "", path=path, detail=detail, method=XXH3_128)
 
 
 @dataclass
@@ -229,11 +278,18 @@ def check_file(
         return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
     hooks.on_start(path, info.st_size)
     try:
-        if known_md5 is None and not full and _recorded_match(path, expected, hooks.on_progress):
+        if not expected:
+            return _check_against_record(name, path, hooks.on_progress)
+        recorded = None
+        if known_md5 is None and not full:
+            recorded = _recorded_match(path, expected, hooks.on_progress)
+        if recorded:
             return FileCheck(
                 name, OK, expected, expected, path, method=XXH3_128, verified_by=(BY_RECORD,)
             )
-        actual = known_md5 or digests(path, [MD5], on_progress=hooks.on_progress)[MD5]
+        # Progress counts each file's size once: a second read after xxh3 is not reported.
+        on_progress = hooks.on_progress if recorded is None else None
+        actual = known_md5 or digests(path, [MD5], on_progress=on_progress)[MD5]
     except NotRegularFile:
         return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
     except OSError as exc:
@@ -270,7 +326,7 @@ def verify_entries(
             entries[name],
             path,
             full=full,
-            known_md5=known.get(path) if path is not None else None,
+            known_md5=known.get(path) if path is not None and entries[name] else None,
             hooks=hooks,
         )
         hooks.on_done(result)
@@ -360,8 +416,12 @@ def recorded_expectations(files: FileIndex) -> Optional[Expectations]:
         if found:
             sources.append(str(folder / state.STATE_FOLDER / state.STATE_FILE))
         for name, entry in found.items():
-            if name in files.entries:
-                recorded.setdefault(name, entry.md5)
+            # A recorded file that is gone is checked too, and fails as missing; unless
+            # another given path holds a file by that name, which the record is not about.
+            held = files.find(name)
+            if held is not None and not _same_file(held, folder / name):
+                raise ambiguous_name_error(folder / name, held)
+            recorded.setdefault(name, entry.md5)
     for name, path in files.entries.items():
         if path.parent not in files.folders and name not in recorded:
             own = state.records(path.parent).get(name)

@@ -4,8 +4,8 @@ A line is read the way ``md5sum -c`` reads it: ``<md5>  <name>`` (text), ``<md5>
 (binary), ``<md5> <name>`` (``md5 -r``) or the BSD form ``MD5 (<name>) = <md5>``; a leading
 backslash marks an escaped name (see :mod:`belle_patch.names`). Everything after the type
 marker is the name, trailing spaces included. Lines as pasted from a web page are also
-tolerated: ``./`` prefixes, CRLF endings, stray NUL bytes (also shown as ``^@``), blank
-and ``#`` lines.
+tolerated: ``./`` prefixes, CRLF endings, NUL bytes (also shown as ``^@``) at the start or
+end of a line (never inside a name), blank and ``#`` lines.
 
 Names are data. A name in a subfolder (``original/params.json``) is looked up inside the
 checked folder; a name that would leave it (``../x``, ``/etc/passwd``) is a failed entry
@@ -33,6 +33,7 @@ MAX_PROBLEMS_KEPT = 100
 
 REFUSED = "REFUSED"
 CONFLICT = "FAILED"
+UNREADABLE = "UNREADABLE"
 
 _GNU_LINE = re.compile(r"^(?P<md5>[0-9a-fA-F]{32})[ \t](?P<rest>.+)$", re.DOTALL)
 _BSD_LINE = re.compile(r"^MD5 ?\((?P<name>.+)\) ?= ?(?P<md5>[0-9a-fA-F]{32})$", re.DOTALL)
@@ -44,7 +45,8 @@ class ChecksumList:
     """Names and MD5s in file order, the names that fail unread, and unreadable lines.
 
     ``failed`` maps a listed name to ``(status, detail)``: ``REFUSED`` for a name that
-    would leave the folder, ``FAILED`` for a name listed with different MD5s.
+    would leave the folder or holds a NUL, ``UNREADABLE`` for a name ending in ``/``,
+    ``FAILED`` for a name listed with different MD5s.
     """
 
     entries: Dict[str, str] = field(default_factory=dict)
@@ -72,8 +74,9 @@ class ChecksumList:
 def folder_relative_name(raw: str) -> Optional[str]:
     """The listed name as a path inside the checked folder, or None if it would leave it.
 
-    ``./`` and empty components are dropped (md5sum opens the same file); absolute names
-    and ``..`` components are refused.
+    ``./`` and empty components inside the name are dropped (md5sum opens the same file);
+    absolute names and ``..`` components are refused. A name ending in ``/`` or ``/.``
+    names a folder, which md5sum cannot open: see :func:`names_a_folder`.
     """
     if not raw or raw.startswith("/") or "\0" in raw:
         return None
@@ -85,6 +88,21 @@ def folder_relative_name(raw: str) -> Optional[str]:
     return "/".join(parts)
 
 
+def names_a_folder(raw: str) -> bool:
+    """True for ``a/``, ``a/.``, ``.``: md5sum fails to open them even when ``a`` is a file."""
+    return raw.split("/")[-1] in ("", ".")
+
+
+def _strip_pasted_nul(line: str) -> str:
+    """NUL bytes (or ``^@`` as a web page shows them) pasted at the very start or end of a
+    line; inside a name they stay, so the name matches no other file."""
+    while line.startswith(("\0", "^@")):
+        line = line[1:] if line.startswith("\0") else line[2:]
+    while line.endswith(("\0", "^@")):
+        line = line[:-1] if line.endswith("\0") else line[:-2]
+    return line
+
+
 class _Parser:
     def __init__(self, source: Optional[Path]) -> None:
         self.result = ChecksumList(source=source)
@@ -92,7 +110,7 @@ class _Parser:
     def feed(self, number: int, line: str) -> None:
         if line.endswith("\r"):
             line = line[:-1]
-        line = line.replace("\0", "").replace("^@", "")
+        line = _strip_pasted_nul(line)
         if not line.strip() or line.startswith("#"):
             return
         line = line.lstrip(" \t")
@@ -128,10 +146,17 @@ class _Parser:
     def _add(self, number: int, md5: str, raw_name: str) -> None:
         result = self.result
         name = folder_relative_name(raw_name)
-        if name is None:
+        if name is not None and names_a_folder(raw_name):
             detail = (
-                f"line {number}: refusing the file name {raw_name!r}: it is outside the "
-                "checked folder, so it was not read"
+                f"line {number}: the file name {raw_name!r} ends with '/' or '/.': it names "
+                "a folder, not a file, so it was not read"
+            )
+            result.failed.setdefault(raw_name, (UNREADABLE, detail))
+            return
+        if name is None:
+            why = "it holds a NUL byte" if "\0" in raw_name else "it is outside the checked folder"
+            detail = (
+                f"line {number}: refusing the file name {raw_name!r}: {why}, so it was not read"
             )
             result.failed.setdefault(raw_name, (REFUSED, detail))
             return

@@ -82,10 +82,11 @@ def verify(
     A Hugging Face download given as the only PATH is checked offline, every file against
     the hash it carries on disk (SHA-256 for LFS files, git blob id for small ones): a
     cache snapshot folder, a cache repo folder (models--ORG--NAME: refs/main, or
-    --revision), a --local-dir download, a git clone, or hf:ORG/NAME (hf:ORG/NAME@REV), a
-    repo in the cache at $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
-    (write ./hf:x for a folder named so). An MD5 list (--manifest, --release, or the
-    bundled release the files match) is checked in the same read. A file with neither a
+    --revision), a --local-dir download, a git clone (against its HEAD commit), or
+    hf:ORG/NAME (hf:ORG/NAME@REV), a repo in the cache at $HF_HUB_CACHE, else
+    $HF_HOME/hub, else ~/.cache/huggingface/hub (write ./hf:x for a folder named so). An
+    MD5 list (--manifest, --release, or the bundled release the files match) is checked in
+    the same read; a list given that checks no file fails. A file with neither a
     hash nor a listed MD5 prints "name: NOT VERIFIED" and fails the check unless
     --allow-unverified; a file the download names but lacks, a missing blob, or a cache
     link that leads out of the repo's blobs/ (never read) prints "FAILED open or read".

@@ -1,4 +1,8 @@
-"""A git clone's addresses, read from its index with git's plumbing, safely.
+"""A git clone's addresses, read from its HEAD commit with git's plumbing, safely.
+
+The files are checked against the commit HEAD names (its tree), not the index, so a staged
+change or ``git rm`` fails rather than pass as the commit; the index only adds merge
+conflicts and sparse-checkout tags. Before the first commit, the index is all there is.
 
 A folder from a tarball can carry a hostile ``.git/config``: git runs here with hooks and
 ``core.fsmonitor`` off, no system config, no transport allowed (no lazy fetch of a partial
@@ -13,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .address import (
     EOL_CONVERSION,
@@ -114,6 +118,43 @@ def _parse_index(raw: bytes) -> List[_IndexEntry]:
     return entries
 
 
+def _parse_tree(raw: bytes) -> Dict[str, Tuple[str, str]]:
+    """``git ls-tree -r -z`` output: path -> (mode, object id)."""
+    tree: Dict[str, Tuple[str, str]] = {}
+    for record in raw.split(b"\0"):
+        if not record:
+            continue
+        head, _, path = record.partition(b"\t")
+        mode, _kind, object_id = head.decode("ascii").split(" ")
+        tree[path.decode("utf-8", "surrogateescape")] = (mode, object_id)
+    return tree
+
+
+def _against_head(
+    index: List[_IndexEntry], head: Mapping[str, Tuple[str, str]]
+) -> Tuple[List[_IndexEntry], int, Dict[str, str]]:
+    """The entries of commit ``head``, with the index's merge conflicts and sparse-checkout
+    tags; how many files the index holds differently (staged changes, ``git rm``); and the
+    files staged but not in the commit, with why they are not verified."""
+    staged = {e.path: e for e in index if e.stage == "0"}
+    conflicted = {e.path for e in index if e.stage != "0"}
+    entries = [e for e in index if e.stage != "0"]
+    differing = 0
+    for path, (mode, object_id) in head.items():
+        if path in conflicted:
+            continue
+        known = staged.get(path)
+        if known is None or (known.mode, known.blob_id) != (mode, object_id):
+            differing += 1
+        entries.append(_IndexEntry(mode, object_id, "0", known.tag if known else "H", path))
+    added = {
+        path: "staged in the git index but not in the commit: not verified"
+        for path in staged
+        if path not in head
+    }
+    return entries, differing + len(added), added
+
+
 def _object_sizes(git: _Git, blob_ids: Sequence[str]) -> Dict[str, int]:
     """Sizes of the blobs present in the object store (missing ones are left out)."""
     if not blob_ids:
@@ -197,6 +238,21 @@ def _read(git: _Git, folder: Path) -> AddressBook:
     except _GitRefused:
         revision = None  # no commit yet
     entries = _parse_index(git.run(["ls-files", "-s", "-t", "-z"]))
+    # The files are checked against the commit named, not the index: a staged change or a
+    # "git rm" must not pass as the commit's content.
+    staged_only: Dict[str, str] = {}
+    notes: List[str] = []
+    if revision is not None:
+        head = _parse_tree(git.run(["ls-tree", "-r", "-z", "--full-tree", revision]))
+        entries, differing, staged_only = _against_head(entries, head)
+        if differing:
+            notes.append(
+                f"the git index differs from commit {revision[:12]} for {differing} "
+                f"file{'' if differing == 1 else 's'} (staged changes or git rm): "
+                "files are checked against the commit"
+            )
+    else:
+        notes.append("no commit yet: files are checked against the git index")
     regular = [e for e in entries if e.mode in _REGULAR_MODES and e.stage == "0"]
     sizes = _object_sizes(git, sorted({e.blob_id for e in regular}))
     small = _small_blobs(git, sorted(b for b, size in sizes.items() if size < LFS_POINTER_MAX))
@@ -205,9 +261,12 @@ def _read(git: _Git, folder: Path) -> AddressBook:
     attributes = _attributes(git, in_git)
     autocrlf = _config(git, "core.autocrlf")
     blob_ids_usable = object_format == "sha1"
+    source = "git commit" if revision is not None else "git index"
 
     addresses: Dict[str, ContentAddress] = {}
-    unaddressed: Dict[str, str] = {}
+    unaddressed: Dict[str, str] = {
+        path: reason for path, reason in staged_only.items() if not is_bookkeeping(path)
+    }
     for entry in entries:
         if is_bookkeeping(entry.path):
             continue
@@ -223,7 +282,7 @@ def _read(git: _Git, folder: Path) -> AddressBook:
                 SHA256_LFS,
                 oid,
                 size,
-                "git index (LFS pointer)",
+                f"{source} (LFS pointer)",
                 pointer_blob_id=entry.blob_id if blob_ids_usable else None,
             )
         elif entry.tag == "S" and not os.path.lexists(folder / entry.path):
@@ -237,7 +296,7 @@ def _read(git: _Git, folder: Path) -> AddressBook:
                 GIT_BLOB_ID,
                 entry.blob_id,
                 None,
-                "git index",
+                source,
                 conversion=_conversion(attributes.get(entry.path, {}), autocrlf),
             )
     return AddressBook(
@@ -246,11 +305,12 @@ def _read(git: _Git, folder: Path) -> AddressBook:
         revision=revision,
         addresses=addresses,
         unaddressed=unaddressed,
+        notes=tuple(notes),
     )
 
 
 def git_clone_book(folder: Path, *, git: Optional[str] = None) -> AddressBook:
-    """The addresses of a git clone's files, from its index (LFS pointers and blob ids).
+    """The addresses of a git clone's files, from its HEAD commit (LFS pointers and blob ids).
 
     Without git, or for a repository git refuses, the book has one note and no addresses.
     ``git`` names the executable (default: ``git`` on the PATH).

@@ -21,6 +21,7 @@ from belle_patch.filecheck import (
     index_files,
     no_release_error,
     recorded_expectations,
+    regular_size,
     release_by_content,
     release_of_patches,
     unchecked_names,
@@ -86,7 +87,8 @@ def verify(
     """Check files against MD5s, like ``md5sum -c``; return a report, never print.
 
     ``paths`` are folders (listed names are looked up inside them, subfolders included)
-    or single files (looked up by their own name).
+    or single files (looked up by their own name). Two different files by the same name
+    (in two folders, or given one by one) are a usage error: verify them one at a time.
 
     What the files are checked against:
 
@@ -96,7 +98,7 @@ def verify(
     * neither: patch names identify their release; restored files are matched to the
       bundled release that lists their names and whose MD5s their content agrees with;
       a folder belle-patch restored falls back to what was verified when it was restored
-      (its ``.belle-patch/state.json``).
+      (its ``.belle-patch/state.json``; a recorded file that is gone fails as missing).
 
     A Hugging Face download is checked file by file against the content address it carries
     on disk (the SHA-256 of LFS files, the git blob id of small ones), with no network: give
@@ -104,12 +106,13 @@ def verify(
     (``models--ORG--NAME``: the snapshot of ``refs/main``, or of ``revision``, a branch or a
     commit), ``"hf:ORG/NAME"`` (or ``"hf:ORG/NAME@REV"``: found in ``$HF_HUB_CACHE``, else
     ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), a ``--local-dir`` download or a git
-    clone, as the only path. An MD5 list (``manifest``, ``release`` or a bundled release its
-    files match) is checked in the same read. Every file under the folder is reported: one
-    with neither an address nor a listed MD5 is ``NOT VERIFIED`` and makes ``ok`` false
-    unless ``allow_unverified``; a file the download names but lacks is ``MISSING``; a cache
-    link leading out of its repo's ``blobs/`` is ``REFUSED`` and never read. A folder with
-    none of these layouts is checked as below.
+    clone (checked against its HEAD commit, not the index), as the only path. An MD5 list
+    (``manifest``, ``release`` or a bundled release its files match) is checked in the same
+    read; a list or release given that checks no file makes ``ok`` false. Every file under
+    the folder is reported: one with neither an address nor a listed MD5 is
+    ``NOT VERIFIED`` and makes ``ok`` false unless ``allow_unverified``; a file the download
+    names but lacks is ``MISSING``; a cache link leading out of its repo's ``blobs/`` is
+    ``REFUSED`` and never read. A folder with none of these layouts is checked as below.
 
     A release's downloads are checked when the folder holds any, else its restored files;
     other listed files are checked when present. Names that would leave the folder
@@ -134,9 +137,10 @@ def verify(
     without an MD5) and ``download``. A damaged file is a ``FAILED`` entry, not an error.
 
     Raises :class:`belle_patch.errors.UsageError` (and its subclass ``ManifestError``)
-    when a path does not exist, the list cannot be read, the release is unknown or
-    cannot be told, ``hf:ORG/NAME`` is not in the cache, or ``revision`` is given for
-    anything but a cache repo folder or ``hf:ORG/NAME``.
+    when a path does not exist, two paths hold different files by one name, the list
+    cannot be read, the release is unknown or cannot be told, ``hf:ORG/NAME`` is not in
+    the cache, or ``revision`` is given for anything but a cache repo folder or
+    ``hf:ORG/NAME``.
 
     >>> report = verify(["model/"], manifest="md5sums.txt")  # doctest: +SKIP
     >>> report.ok, [(f.name, f.status) for f in report.failed]  # doctest: +SKIP
@@ -200,7 +204,13 @@ def verify(
         )
 
     worker_count = jobs or os.cpu_count() or 1
-    sizes = [probe.size(name) or 0 for name in entries]
+    # Files hashed while telling the release are not read again: no progress for them.
+    sizes = [
+        0
+        if (path := files.find(name)) is None or (md5 and path in probe.md5s)
+        else (regular_size(path) or 0)
+        for name, md5 in entries.items()
+    ]
     events.started(len(entries), sum(sizes), worker_count)
     checks = verify_entries(
         entries,
@@ -288,14 +298,26 @@ def _verify_download(
         if found is not None:
             expected = Expectations.from_release(found)
     md5s: Dict[str, str] = {}
+    # A list or release the user gave must check something, as md5sum -c decides.
+    given_checks_nothing = False
     if expected is not None:
         md5s = checks_for(expected, readable)
         if ignore_missing:
             md5s = {name: md5 for name, md5 in md5s.items() if name in readable}
-        if expected.listed or expected.failed:
+        given = manifest is not None or release is not None
+        if md5s or expected.failed:
             note(f"checking the MD5s of {expected.label} in the same read")
-        else:
+        elif not given:
             note(f"{expected.label}: no MD5s to check; content addresses only")
+        elif expected.listed:
+            given_checks_nothing = True
+            note(f"{expected.label}: no file was verified")
+        else:
+            given_checks_nothing = True
+            if expected.release is not None:
+                note(f"{expected.label} publishes no MD5s, so no file could be checked")
+            else:
+                note(f"{expected.label}: no properly formatted checksum lines found")
     plan = DownloadPlan(tuple(planned), md5s, expected.label if expected is not None else "")
     worker_count = jobs or os.cpu_count() or 1
     events.started(len(planned) + len(plan.listed_only), sum(plan.sizes()), worker_count)
@@ -317,7 +339,7 @@ def _verify_download(
     if expected is not None:
         against += f" and {expected.label}"
     return VerifyReport(
-        ok=any(c.ok for c in checks) and accepted and not malformed,
+        ok=any(c.ok for c in checks) and accepted and not malformed and not given_checks_nothing,
         against=against,
         release=expected.release.id if expected is not None and expected.release else None,
         files=tuple(checks),
