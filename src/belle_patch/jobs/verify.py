@@ -449,8 +449,8 @@ def _holds_payload(release: Release, files: FileIndex, probe: ContentProbe) -> b
         return False
     downloads = Expectations.for_downloads(release).downloads
     smallest = probe.smallest(n for n in downloads if n in files)
-    if smallest is not None:
-        return probe.digest(smallest, downloads[smallest]) == downloads[smallest]
+    if smallest is not None and probe.digest(smallest, downloads[smallest]) == downloads[smallest]:
+        return True
     configs = [f.name for f in release.files if f.name.endswith(".json") and f.name not in clear]
     smallest = probe.smallest(n for n in configs if n in files)
     return smallest is not None and not _parses_as_json(files.find(smallest))
