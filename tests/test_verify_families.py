@@ -15,7 +15,14 @@ from belle_patch import filecheck, registry
 from belle_patch.registry import Release, release_from_json
 
 from conftest import generated
-from formats_data import md5, oasst_reference, openbuddy_reference, plain_bytes, write
+from formats_data import (
+    md5,
+    oasst_reference,
+    openbuddy_reference,
+    plain_bytes,
+    torch_like,
+    write,
+)
 from helpers import run
 
 ENVIRONMENT = "transformers 0000000 (test), torch 1.13.1"
@@ -288,3 +295,35 @@ def test_help_documents_base() -> None:
     assert result.exit_code == 0
     assert "--base" in result.stdout
     assert "converted LLaMA folder" in result.stdout
+
+
+def test_hugging_face_download_of_a_release_without_download_checksums(tmp_path: Path) -> None:
+    from test_hub_localdir import make_local_dir
+
+    enc = "pytorch_model-00001-of-00002.bin.enc"
+    folder = make_local_dir(tmp_path / "openbuddy-enc", {enc: generated("enc", 1000)})
+    result = run("verify", folder, "--release", "openbuddy-llama-7b-v4-fp16")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{enc}: OK\n"
+    assert "publishes no download MD5s; content addresses only" in result.stderr
+    (folder / enc).write_bytes(generated("other", 1000))
+    damaged = run("verify", folder, "--release", "openbuddy-llama-7b-v4-fp16")
+    assert damaged.exit_code == 1
+    assert damaged.stdout == f"{enc}: FAILED\n"
+
+
+def test_restored_openbuddy_folder_is_checked_against_what_was_restored(tmp_path: Path) -> None:
+    key = generated("openbuddy key", 16 * 1024 * 1024)
+    plain = torch_like("restored", 64, 3000)
+    enc = _folder(tmp_path / "enc", {"model.bin.enc": openbuddy_reference(plain, key)})
+    key_file = write(tmp_path / "consolidated.00.pth", key)
+    out = tmp_path / "out"
+    restored = run("decrypt", enc, "--key", key_file, "--out", out, "--format", "openbuddy")
+    assert restored.exit_code == 0, restored.stderr
+    result = run("verify", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "model.bin: OK\n"
+    (out / "model.bin").write_bytes(b"PK\x03\x04" + plain[4:-1] + b"x")
+    changed = run("verify", out)
+    assert changed.exit_code == 1
+    assert changed.stdout == "model.bin: FAILED\n"
