@@ -327,3 +327,28 @@ def test_restored_openbuddy_folder_is_checked_against_what_was_restored(tmp_path
     changed = run("verify", out)
     assert changed.exit_code == 1
     assert changed.stdout == "model.bin: FAILED\n"
+
+
+def test_base_listed_by_sha256_shared_by_two_releases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _oasst_files(tmp_path)
+    documents = []
+    for name in ("Test/pyg-a", "Test/pyg-b"):
+        document = _oasst_document(files, download_sums=False)
+        document["id"] = document["name"] = name
+        document["base_files"] = [
+            {"name": n, "sha256": sha256(d)} for n, d in files["bases"].items()
+        ]
+        documents.append(release_from_json(document, source="test"))
+    _bundle(monkeypatch, *documents)
+    base = _folder(tmp_path / "llama-7b-hf", files["bases"])
+    result = run("verify", base, "--base")
+    assert result.exit_code == 0, result.stderr
+    assert _lines(result.stdout) == sorted(f"{n}: OK" for n in files["bases"])
+    assert result.stderr.splitlines() == [
+        "belle-patch: checking against the base of Test/pyg-a",
+        "belle-patch: Test/pyg-b is made against the same base",
+    ]
+    report = belle_patch.verify([base], base=True)
+    assert {c.method for c in report.files} == {"sha256"}

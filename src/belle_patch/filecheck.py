@@ -479,25 +479,26 @@ def release_by_downloads(files: FileIndex, probe: ContentProbe) -> Optional[Rele
     return tied[0] if len(tied) == 1 else None
 
 
-def release_of_base(files: FileIndex, probe: ContentProbe) -> Optional[Release]:
-    """The release whose base list names the most of these files, when the smallest file it
-    shares with them has the published MD5; None when none fits or several tie."""
+def releases_of_base(files: FileIndex, probe: ContentProbe) -> List[Release]:
+    """The releases whose base list names the most of these files, when the smallest file it
+    shares with them has the published checksum (MD5, else SHA-256). Several only when they
+    list the same base, made against one conversion; none when different lists tie."""
     present = set(files.names())
-    scored = [(len(present & set(r.base_md5s())), r) for r in bundled_releases() if r.base_md5s()]
-    fitting: List[Tuple[int, Release]] = []
-    for score, release in scored:
-        if not score:
-            continue
-        published = release.base_md5s()
-        smallest = probe.smallest(n for n in published if n in files)
-        if smallest is not None and probe.md5(smallest) == published[smallest]:
-            fitting.append((score, release))
-    best = max((score for score, _ in fitting), default=0)
-    tied = [release for score, release in fitting if score == best]
-    # Releases made against one conversion share its list: any of them judges it the same.
-    if tied and all(r.base_md5s() == tied[0].base_md5s() for r in tied):
-        return tied[0]
-    return None
+    fitting: List[Tuple[int, Release, Dict[str, str]]] = []
+    for release in bundled_releases():
+        published = Expectations.for_base(release).restored
+        shared = [n for n in published if n in present]
+        smallest = probe.smallest(shared)
+        if (
+            smallest is not None
+            and probe.digest(smallest, published[smallest]) == published[smallest]
+        ):
+            fitting.append((len(shared), release, published))
+    best = max((score for score, _, _ in fitting), default=0)
+    tied = [(release, listed) for score, release, listed in fitting if score == best]
+    if tied and all(listed == tied[0][1] for _, listed in tied):
+        return [release for release, _ in tied]
+    return []
 
 
 def recorded_expectations(files: FileIndex) -> Optional[Expectations]:

@@ -26,8 +26,8 @@ from belle_patch.filecheck import (
     regular_size,
     release_by_content,
     release_by_downloads,
-    release_of_base,
     release_of_patches,
+    releases_of_base,
     shipped_in_clear,
     unchecked_names,
     verify_entries,
@@ -211,14 +211,17 @@ def verify(
         note("no files to check")
         return VerifyReport(False, "", None, (), notes=tuple(notes))
     elif base:
-        found = release_of_base(files, probe)
-        if found is None:
+        found = releases_of_base(files, probe)
+        if not found:
             raise UsageError(
                 "cannot tell which release this base folder was converted for",
                 hint="pass --release NAME (see belle-patch releases)",
             )
-        expected = Expectations.for_base(found)
+        expected = Expectations.for_base(found[0])
         note(f"checking against {expected.label}")
+        if len(found) > 1:
+            others = ", ".join(r.name for r in found[1:])
+            note(f"{others} {'is' if len(found) == 2 else 'are'} made against the same base")
     else:
         expected = _detect(files, probe, note)
         if expected.release is None:
@@ -273,7 +276,7 @@ def verify(
         refused = FileCheck(name, status, "", path=None, detail=detail)
         events.file_done(refused)
         checks.append(refused)
-    if not checks:
+    if not checks and (expected.listed or expected.release is not None):
         note(f"{expected.label}: no file was verified")
     ok = bool(checks) and all(c.ok for c in checks) and not (strict and expected.problem_count)
     return VerifyReport(
