@@ -352,3 +352,16 @@ def test_base_listed_by_sha256_shared_by_two_releases(
     ]
     report = belle_patch.verify([base], base=True)
     assert {c.method for c in report.files} == {"sha256"}
+
+
+def test_base_folder_that_is_a_hugging_face_download(oasst: Dict[str, Any], tmp_path: Path) -> None:
+    from test_hub_localdir import make_local_dir
+
+    base = make_local_dir(tmp_path / "llama-hf-download", oasst["bases"])
+    result = run("verify", base, "--release", "oasst-test-xor", "--base")
+    assert result.exit_code == 0, result.stderr
+    assert _lines(result.stdout) == sorted(f"{n}: OK" for n in oasst["bases"])
+    assert f"checking the MD5s of the base of {NAME} in the same read" in result.stderr
+    told = run("verify", base, "--base")
+    assert told.exit_code == 0, told.stderr
+    assert f"the base of {NAME}" in told.stderr

@@ -342,8 +342,14 @@ def _verify_download(
     expected: Optional[Expectations] = None
     if manifest is not None:
         expected = load_manifest_file(manifest, strict=False)
+        if expected.release is not None:
+            expected = _release_side(expected.release, readable, ContentProbe(readable), base)
     elif release is not None:
         expected = _release_side(find_release(release), readable, ContentProbe(readable), base)
+    elif base:
+        bases = releases_of_base(readable, ContentProbe(readable))
+        if bases:
+            expected = Expectations.for_base(bases[0])
     else:
         found = release_of_patches(readable)
         if found is None:
@@ -383,6 +389,8 @@ def _verify_download(
         jobs=worker_count,
         hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
     )
+    if expected is not None and expected.side == BASE_SIDE:
+        checks = [_base_verdict(check, expected) for check in checks]
     if expected is not None:
         for name, (status, detail) in expected.failed.items():
             refused = FileCheck(name, status, "", path=None, detail=detail)
