@@ -13,10 +13,18 @@ from .names import decode_line
 from .patchformat import PATCH_SUFFIX
 from .registry import Release, release_from_json
 
+# Which files of a release an Expectations is about, when not its restored files (""):
+DOWNLOADS_SIDE = "downloads"  # the payload as downloaded, by MD5 or SHA-256
+BASE_SIDE = "base"  # the converted LLaMA folder an Open-Assistant payload was made against
+
 
 @dataclass(frozen=True)
 class Expectations:
-    """MD5s of restored files and of downloads, keyed by file name."""
+    """MD5s of restored files and of downloads, keyed by file name.
+
+    With ``side`` set, only that side of a release is listed: its downloads (MD5s or, with
+    64 hex digits, SHA-256s) or its base files (in ``restored``).
+    """
 
     label: str
     restored: Dict[str, str] = field(default_factory=dict)
@@ -28,6 +36,7 @@ class Expectations:
     failed: Dict[str, Tuple[str, str]] = field(default_factory=dict)
     base: Dict[str, str] = field(default_factory=dict)  # Open-Assistant: MD5s of base files
     environment: str = ""  # Open-Assistant: the conversion environment the base comes from
+    side: str = ""
 
     @classmethod
     def from_release(cls, release: Release) -> Expectations:
@@ -44,6 +53,37 @@ class Expectations:
             release,
             base=release.base_md5s(),
             environment=release.environment,
+        )
+
+    @classmethod
+    def for_downloads(cls, release: Release) -> Expectations:
+        """A release's published download checksums: MD5 where there is one, else SHA-256."""
+        downloads: Dict[str, str] = {}
+        for f in release.files:
+            name = f.enc_name or f.name
+            digest = f.enc_md5 or f.enc_sha256
+            if digest:
+                downloads[name] = digest
+        return cls(
+            f"the downloads of {release.name}",
+            downloads=downloads,
+            release=release,
+            environment=release.environment,
+            side=DOWNLOADS_SIDE,
+        )
+
+    @classmethod
+    def for_base(cls, release: Release) -> Expectations:
+        """The checksums of the converted LLaMA folder a release's payload was made against:
+        MD5 where published, else SHA-256."""
+        listed = {b.name: digest for b in release.base_files if (digest := b.md5 or b.sha256)}
+        return cls(
+            f"the base of {release.name}",
+            restored=listed,
+            release=release,
+            base=release.base_md5s(),
+            environment=release.environment,
+            side=BASE_SIDE,
         )
 
     @property

@@ -18,10 +18,19 @@ from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Sequence,
 from . import state
 from .engine import Consumer, ProgressCallback, pump
 from .errors import BellePatchError, UsageError
-from .expectations import Expectations
-from .hashing import MD5, XXH3_128, new_hasher
+from .expectations import DOWNLOADS_SIDE, Expectations
+from .formats import OASST as OASST_FORMAT
+from .hashing import MD5, SHA256, XXH3_128, new_hasher
 from .keystream import CHUNK_SIZE
-from .registry import Release, releases_by_patch_names, releases_sharing_restored_names
+from .registry import (
+    HASHED_NAME_FORMATS,
+    OASST,
+    RELEASE_FORMATS,
+    Release,
+    bundled_releases,
+    releases_by_patch_names,
+    releases_sharing_restored_names,
+)
 
 OK = "OK"
 FAILED = "FAILED"
@@ -33,6 +42,7 @@ NOT_VERIFIED = "NOT VERIFIED"
 
 # What vouched for an OK file (FileCheck.verified_by), besides a content address kind.
 BY_MD5 = "MD5"
+BY_SHA256 = "SHA-256"
 BY_RECORD = "xxh3 (recorded when restored)"
 
 NOT_REGULAR = "not a regular file"
@@ -253,6 +263,11 @@ class CheckHooks:
             self.done(check)
 
 
+def digest_kind(expected: str) -> str:
+    """The hash a listed digest is: SHA-256 when it has 64 hex digits, else MD5."""
+    return SHA256 if len(expected) == 64 else MD5
+
+
 def check_file(
     name: str,
     expected: str,
@@ -261,8 +276,10 @@ def check_file(
     full: bool = False,
     known_md5: Optional[str] = None,
     hooks: Optional[CheckHooks] = None,
+    known_sha256: Optional[str] = None,
 ) -> FileCheck:
-    """Compare one file with its expected MD5; never raises for a file that cannot be read."""
+    """Compare one file with its expected MD5 (or SHA-256, when 64 hex digits are listed);
+    never raises for a file that cannot be read."""
     hooks = hooks or CheckHooks()
     if path is None:
         return FileCheck(name, MISSING, expected, detail=NO_SUCH_FILE)
@@ -280,6 +297,13 @@ def check_file(
     try:
         if not expected:
             return _check_against_record(name, path, hooks.on_progress)
+        if digest_kind(expected) == SHA256:
+            actual = known_sha256 or digests(path, [SHA256], on_progress=hooks.on_progress)[SHA256]
+            if actual == expected:
+                return FileCheck(
+                    name, OK, expected, actual, path, method=SHA256, verified_by=(BY_SHA256,)
+                )
+            return FileCheck(name, FAILED, expected, actual, path, method=SHA256)
         recorded = None
         if known_md5 is None and not full:
             recorded = _recorded_match(path, expected, hooks.on_progress)
@@ -309,6 +333,7 @@ def verify_entries(
     full: bool = False,
     known_md5s: Optional[Dict[Path, str]] = None,
     hooks: Optional[CheckHooks] = None,
+    known_sha256s: Optional[Dict[Path, str]] = None,
 ) -> List[FileCheck]:
     """Hash every listed file that is present (in parallel) and compare with the list.
 
@@ -318,6 +343,7 @@ def verify_entries(
     """
     hooks = hooks or CheckHooks()
     known = known_md5s or {}
+    known_sha256 = known_sha256s or {}
 
     def check(name: str) -> FileCheck:
         path = files.find(name)
@@ -328,6 +354,7 @@ def verify_entries(
             full=full,
             known_md5=known.get(path) if path is not None and entries[name] else None,
             hooks=hooks,
+            known_sha256=known_sha256.get(path) if path is not None else None,
         )
         hooks.on_done(result)
         return result
@@ -345,6 +372,7 @@ class ContentProbe:
     def __init__(self, files: FileIndex) -> None:
         self.files = files
         self.md5s: Dict[Path, str] = {}
+        self.sha256s: Dict[Path, str] = {}
 
     def size(self, name: str) -> Optional[int]:
         path = self.files.find(name)
@@ -360,6 +388,23 @@ class ContentProbe:
             except (OSError, BellePatchError):
                 return None
         return self.md5s[path]
+
+    def digest(self, name: str, listed: str) -> Optional[str]:
+        """The file's digest of the kind ``listed`` is (MD5 or SHA-256)."""
+        if digest_kind(listed) == MD5:
+            return self.md5(name)
+        path = self.files.find(name)
+        if path is None:
+            return None
+        if path not in self.sha256s:
+            try:
+                self.sha256s[path] = digests(path, [SHA256])[SHA256]
+            except (OSError, BellePatchError):
+                return None
+        return self.sha256s[path]
+
+    def read_paths(self) -> set[Path]:
+        return set(self.md5s) | set(self.sha256s)
 
     def smallest(self, names: Iterable[str]) -> Optional[str]:
         sized = [(size, name) for name in names if (size := self.size(name)) is not None]
@@ -385,9 +430,10 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
     decides. None when no release fits or the files cannot tell them apart.
     """
     fitting: List[Tuple[int, Release]] = []
-    for release in releases_sharing_restored_names(files.names()):
+    for release in releases_sharing_restored_names(files.names(), RELEASE_FORMATS):
         published = release_md5s(release)
-        smallest = probe.smallest(n for n in published if n in files)
+        telling = [n for n in published if n in files and n not in shipped_in_clear(release)]
+        smallest = probe.smallest(telling)
         if smallest is not None and probe.md5(smallest) == published[smallest]:
             fitting.append((sum(1 for n in published if n in files), release))
     if not fitting:
@@ -405,6 +451,54 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         md5 = probe.md5(smallest)
         tied = [r for r, m in zip(tied, maps, strict=True) if m.get(smallest) == md5]
     return tied[0] if tied else None
+
+
+def shipped_in_clear(release: Release) -> frozenset[str]:
+    """Files a release's payload holds unchanged: their MD5 cannot tell a payload from the
+    files restored from it, so they never choose the release."""
+    return OASST_FORMAT.copied_without_base if release.format == OASST else frozenset()
+
+
+def release_by_downloads(files: FileIndex, probe: ContentProbe) -> Optional[Release]:
+    """The OpenBuddy or Open-Assistant release whose published download checksums name the
+    most of these files, when the smallest of them has the published digest."""
+    fitting: List[Tuple[int, Release]] = []
+    for release in bundled_releases():
+        if release.format in HASHED_NAME_FORMATS:
+            continue
+        published = Expectations.for_downloads(release).downloads
+        shared = [n for n in published if n in files]
+        smallest = probe.smallest(shared)
+        if (
+            smallest is not None
+            and probe.digest(smallest, published[smallest]) == published[smallest]
+        ):
+            fitting.append((len(shared), release))
+    best = max((score for score, _ in fitting), default=0)
+    tied = [release for score, release in fitting if score == best]
+    return tied[0] if len(tied) == 1 else None
+
+
+def releases_of_base(files: FileIndex, probe: ContentProbe) -> List[Release]:
+    """The releases whose base list names the most of these files, when the smallest file it
+    shares with them has the published checksum (MD5, else SHA-256). Several only when they
+    list the same base, made against one conversion; none when different lists tie."""
+    present = set(files.names())
+    fitting: List[Tuple[int, Release, Dict[str, str]]] = []
+    for release in bundled_releases():
+        published = Expectations.for_base(release).restored
+        shared = [n for n in published if n in present]
+        smallest = probe.smallest(shared)
+        if (
+            smallest is not None
+            and probe.digest(smallest, published[smallest]) == published[smallest]
+        ):
+            fitting.append((len(shared), release, published))
+    best = max((score for score, _, _ in fitting), default=0)
+    tied = [(release, listed) for score, release, listed in fitting if score == best]
+    if tied and all(listed == tied[0][1] for _, listed in tied):
+        return [release for release, _ in tied]
+    return []
 
 
 def recorded_expectations(files: FileIndex) -> Optional[Expectations]:
@@ -448,7 +542,7 @@ def checks_for(expected: Expectations, files: FileIndex) -> Dict[str, str]:
     present, so a folder holding patches and restored files is checked in full. With a
     user's list: everything it names.
     """
-    if expected.release is None:
+    if expected.release is None or expected.side:
         return expected.listed
     wanted: Dict[str, str] = {}
     if any(name in files for name in expected.downloads):
@@ -466,6 +560,13 @@ def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
     release = expected.release
     if release is None:
         return []
+    if expected.side == DOWNLOADS_SIDE:
+        return [
+            name for f in release.files
+            if (name := f.enc_name or f.name) not in expected.downloads
+        ]  # fmt: skip
+    if expected.side:
+        return [b.name for b in release.base_files if b.name not in expected.restored]
     if any(name in files for name in expected.downloads):
         return [f.enc_name for f in release.files if f.enc_name and not f.enc_md5]
     return [f.name for f in release.files if not f.md5]

@@ -46,6 +46,13 @@ class _Notes(ProgressEvents):
     is_flag=True,
     help="Do not fail on a download's files that have no content address (NOT VERIFIED).",
 )
+@click.option(
+    "--base",
+    "base",
+    is_flag=True,
+    help="PATH is a converted LLaMA folder: check it against the base list of the release "
+    "(Open-Assistant, PygmalionAI) made against it.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print OK lines.")
 @click.option("--status", is_flag=True, help="Print nothing; the exit code says it all.")
 @click.option("--strict", is_flag=True, help="Fail on improperly formatted list lines.")
@@ -59,6 +66,7 @@ def verify(
     release_name: Optional[str],
     revision: Optional[str],
     allow_unverified: bool,
+    base: bool,
     quiet: bool,
     status: bool,
     strict: bool,
@@ -91,6 +99,14 @@ def verify(
     --allow-unverified; a file the download names but lacks, a missing blob, or a cache
     link that leads out of the repo's blobs/ (never read) prints "FAILED open or read".
 
+    OpenBuddy and Open-Assistant / PygmalionAI releases are told the same way. Their
+    downloads (.enc files, or the XOR payload folder) are checked against the download
+    checksums the release publishes (MD5 or SHA-256); a release that publishes none checks
+    nothing and fails. With --base, PATH is the converted LLaMA folder an Open-Assistant
+    payload is XORed with: it is checked against the base MD5s of --release (or of the
+    release whose base list its names and smallest file match); a differing file is named
+    with the conversion environment the release pins.
+
     \b
     Examples:
       belle-patch verify BELLE-LLaMA-13B-2M/
@@ -98,6 +114,7 @@ def verify(
       belle-patch verify BELLE-LLaMA-13B-2M-enc/ --json > report.json
       belle-patch verify hf:BelleGroup/BELLE-7B-1M
       belle-patch verify BELLE-7B-1M/ --allow-unverified
+      belle-patch verify llama-30b-hf/ --base --release oasst-sft-6-llama-30b-xor
     """
     if manifest is not None and release_name is not None:
         raise click.UsageError("--manifest and --release exclude each other")
@@ -107,6 +124,7 @@ def verify(
         release=release_name,
         revision=revision,
         allow_unverified=allow_unverified,
+        base=base,
         full=full,
         jobs=jobs,
         ignore_missing=ignore_missing,

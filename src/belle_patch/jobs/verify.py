@@ -3,16 +3,18 @@ Hugging Face downloads against the content addresses they carry on disk."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from belle_patch.downloadcheck import DownloadPlan, check_download, planned_files, readable_index
 from belle_patch.errors import UsageError
 from belle_patch.events import Progress, ProgressEvents
-from belle_patch.expectations import Expectations, load_manifest_file
+from belle_patch.expectations import BASE_SIDE, DOWNLOADS_SIDE, Expectations, load_manifest_file
 from belle_patch.filecheck import (
+    FAILED,
     CheckHooks,
     ContentProbe,
     FileCheck,
@@ -23,12 +25,20 @@ from belle_patch.filecheck import (
     recorded_expectations,
     regular_size,
     release_by_content,
+    release_by_downloads,
     release_of_patches,
+    releases_of_base,
+    shipped_in_clear,
     unchecked_names,
     verify_entries,
 )
 from belle_patch.hub import AddressBook, detect_layout, is_hub_spec, resolve_hub_spec
-from belle_patch.registry import find_release
+from belle_patch.registry import OASST, OPENBUDDY, Release, find_release
+
+FAMILY_FORMATS = (OPENBUDDY, OASST)
+BASE_DIFFERS = "this base file differs from the conversion the release was made against"
+# Structure read to tell a payload's JSON from a restored one: configs are a few KiB.
+JSON_PROBE_LIMIT = 1024 * 1024
 
 PathArg = Union[str, "os.PathLike[str]"]
 
@@ -82,6 +92,7 @@ def verify(
     ignore_missing: bool = False,
     strict: bool = False,
     allow_unverified: bool = False,
+    base: bool = False,
     progress: Optional[Progress] = None,
 ) -> VerifyReport:
     """Check files against MD5s, like ``md5sum -c``; return a report, never print.
@@ -118,6 +129,16 @@ def verify(
     other listed files are checked when present. Names that would leave the folder
     (``../x``, absolute names) and names listed with different MD5s fail without being
     read; a FIFO, device or dangling link fails as unreadable.
+
+    OpenBuddy and Open-Assistant / PygmalionAI releases are told the same way (by names,
+    taken only when the smallest shared file has the published checksum). Their download
+    folders (``.enc`` files, or an Open-Assistant payload folder) are checked against the
+    published download checksums (MD5 or SHA-256); a release that publishes none checks
+    nothing, so ``ok`` is false. ``base`` checks a converted LLaMA folder against the MD5s
+    (or SHA-256s) of the base an Open-Assistant release was made against: the release given,
+    the one a JSON ``manifest`` describes, or else the one whose base list the folder's names
+    and smallest file match; a differing file's ``detail`` names the conversion environment
+    the release pins.
 
     Files belle-patch restored and that are unchanged since (size and mtime) are checked
     with xxh3 against the record, much faster than MD5; ``full`` always uses MD5. ``jobs``
@@ -167,6 +188,7 @@ def verify(
             ignore_missing=ignore_missing,
             strict=strict,
             allow_unverified=allow_unverified,
+            base=base,
             events=events,
             note=note,
             notes=notes,
@@ -175,11 +197,31 @@ def verify(
     probe = ContentProbe(files)
     if manifest is not None:
         expected = load_manifest_file(Path(os.fspath(manifest)), strict=False)
+        if expected.release is not None:
+            expected = _release_side(expected.release, files, probe, base)
+        elif base:
+            raise UsageError(
+                "a base folder is checked against a release's base list, which an MD5 list "
+                "does not hold",
+                hint="give --release NAME or a JSON manifest with base_files",
+            )
     elif release is not None:
-        expected = Expectations.from_release(find_release(release))
+        expected = _release_side(find_release(release), files, probe, base)
     elif not files.has_files():
         note("no files to check")
         return VerifyReport(False, "", None, (), notes=tuple(notes))
+    elif base:
+        found = releases_of_base(files, probe)
+        if not found:
+            raise UsageError(
+                "cannot tell which release this base folder was converted for",
+                hint="pass --release NAME (see belle-patch releases)",
+            )
+        expected = Expectations.for_base(found[0])
+        note(f"checking against {expected.label}")
+        if len(found) > 1:
+            others = ", ".join(r.name for r in found[1:])
+            note(f"{others} {'is' if len(found) == 2 else 'are'} made against the same base")
     else:
         expected = _detect(files, probe, note)
         if expected.release is None:
@@ -193,13 +235,20 @@ def verify(
         entries = {name: md5 for name, md5 in entries.items() if name in files}
     unchecked = unchecked_names(expected, files)
     if not expected.listed and not expected.failed:
-        if expected.release is not None:
+        if expected.release is not None and expected.side == DOWNLOADS_SIDE:
+            note(f"{expected.release.name} publishes no download checksums, "
+                 "so no file could be checked")  # fmt: skip
+        elif expected.release is not None and expected.side == BASE_SIDE:
+            note(f"{expected.release.name} publishes no base checksums, "
+                 "so no file could be checked")  # fmt: skip
+        elif expected.release is not None:
             note(f"{expected.label} publishes no MD5s, so no file could be checked")
         else:
             note(f"{expected.label}: no properly formatted checksum lines found")
     elif unchecked:
+        digest = "MD5" if not expected.side else "checksum"
         note(
-            f"{expected.label} publishes no MD5 for {len(unchecked)} of its files, "
+            f"{expected.label} publishes no {digest} for {len(unchecked)} of its files, "
             f"which were not checked: {', '.join(unchecked)}"
         )
 
@@ -207,7 +256,7 @@ def verify(
     # Files hashed while telling the release are not read again: no progress for them.
     sizes = [
         0
-        if (path := files.find(name)) is None or (md5 and path in probe.md5s)
+        if (path := files.find(name)) is None or (md5 and path in probe.read_paths())
         else (regular_size(path) or 0)
         for name, md5 in entries.items()
     ]
@@ -219,12 +268,15 @@ def verify(
         full=full,
         known_md5s=probe.md5s,
         hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
+        known_sha256s=probe.sha256s,
     )
+    if expected.side == BASE_SIDE:
+        checks = [_base_verdict(check, expected) for check in checks]
     for name, (status, detail) in expected.failed.items():
         refused = FileCheck(name, status, "", path=None, detail=detail)
         events.file_done(refused)
         checks.append(refused)
-    if expected.listed and not checks:
+    if not checks and (expected.listed or expected.release is not None):
         note(f"{expected.label}: no file was verified")
     ok = bool(checks) and all(c.ok for c in checks) and not (strict and expected.problem_count)
     return VerifyReport(
@@ -275,6 +327,7 @@ def _verify_download(
     ignore_missing: bool,
     strict: bool,
     allow_unverified: bool,
+    base: bool,
     events: Progress,
     note: Callable[[str], None],
     notes: List[str],
@@ -289,8 +342,14 @@ def _verify_download(
     expected: Optional[Expectations] = None
     if manifest is not None:
         expected = load_manifest_file(manifest, strict=False)
+        if expected.release is not None:
+            expected = _release_side(expected.release, readable, ContentProbe(readable), base)
     elif release is not None:
-        expected = Expectations.from_release(find_release(release))
+        expected = _release_side(find_release(release), readable, ContentProbe(readable), base)
+    elif base:
+        bases = releases_of_base(readable, ContentProbe(readable))
+        if bases:
+            expected = Expectations.for_base(bases[0])
     else:
         found = release_of_patches(readable)
         if found is None:
@@ -301,12 +360,16 @@ def _verify_download(
     # A list or release the user gave must check something, as md5sum -c decides.
     given_checks_nothing = False
     if expected is not None:
-        md5s = checks_for(expected, readable)
+        # Published download SHA-256s are the LFS content addresses, checked as such.
+        md5s = {n: d for n, d in checks_for(expected, readable).items() if len(d) != 64}
         if ignore_missing:
             md5s = {name: md5 for name, md5 in md5s.items() if name in readable}
         given = manifest is not None or release is not None
         if md5s or expected.failed:
             note(f"checking the MD5s of {expected.label} in the same read")
+        elif expected.side == DOWNLOADS_SIDE and expected.release is not None:
+            # What a family release publishes of its downloads are these same addresses.
+            note(f"{expected.release.name} publishes no download MD5s; content addresses only")
         elif not given:
             note(f"{expected.label}: no MD5s to check; content addresses only")
         elif expected.listed:
@@ -326,6 +389,8 @@ def _verify_download(
         jobs=worker_count,
         hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
     )
+    if expected is not None and expected.side == BASE_SIDE:
+        checks = [_base_verdict(check, expected) for check in checks]
     if expected is not None:
         for name, (status, detail) in expected.failed.items():
             refused = FileCheck(name, status, "", path=None, detail=detail)
@@ -350,6 +415,72 @@ def _verify_download(
     )
 
 
+def _base_verdict(check: FileCheck, expected: Expectations) -> FileCheck:
+    """A differing base file says what it differs from: a wrong conversion, not a bad
+    download, is the usual cause."""
+    if check.status != FAILED:
+        return check
+    pinned = f"; the release names: {expected.environment}" if expected.environment else ""
+    return replace(check, detail=f"{BASE_DIFFERS}{pinned}")
+
+
+def _release_side(
+    release: Release, files: FileIndex, probe: ContentProbe, base: bool
+) -> Expectations:
+    """What of a release these files are checked against: its base, its downloads or its
+    restored files."""
+    if base:
+        if not release.base_files:
+            raise UsageError(
+                f"{release.name} is not made against a base folder, so it lists no base files",
+                hint="check its restored files or downloads without --base",
+            )
+        return Expectations.for_base(release)
+    if release.format in FAMILY_FORMATS and _holds_payload(release, files, probe):
+        return Expectations.for_downloads(release)
+    return Expectations.from_release(release)
+
+
+def _holds_payload(release: Release, files: FileIndex, probe: ContentProbe) -> bool:
+    """Whether the files are a family release's downloads rather than what they restore to.
+
+    OpenBuddy downloads carry their own names (``.enc``). An Open-Assistant payload has the
+    restored names: it is told by its folder name, by the published checksums of either side,
+    and else by its JSON files, which are XORed and so no longer parse.
+    """
+    if release.format == OPENBUDDY:
+        return any(
+            f.enc_name and f.enc_name != f.name and f.enc_name in files for f in release.files
+        )
+    if release.payload_folder and any(
+        folder.name == release.payload_folder for folder in files.folders
+    ):
+        return True
+    clear = shipped_in_clear(release)
+    restored = {n: m for n, m in release.restored_md5s().items() if n not in clear}
+    smallest = probe.smallest(n for n in restored if n in files)
+    if smallest is not None and probe.md5(smallest) == restored[smallest]:
+        return False
+    downloads = Expectations.for_downloads(release).downloads
+    smallest = probe.smallest(n for n in downloads if n in files)
+    if smallest is not None and probe.digest(smallest, downloads[smallest]) == downloads[smallest]:
+        return True
+    configs = [f.name for f in release.files if f.name.endswith(".json") and f.name not in clear]
+    smallest = probe.smallest(n for n in configs if n in files)
+    return smallest is not None and not _parses_as_json(files.find(smallest))
+
+
+def _parses_as_json(path: Optional[Path]) -> bool:
+    if path is None:
+        return False
+    try:
+        with open(path, "rb") as source:
+            json.loads(source.read(JSON_PROBE_LIMIT).decode("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _detect(files: FileIndex, probe: ContentProbe, note: Callable[[str], None]) -> Expectations:
     """The release the files belong to, or else what belle-patch recorded restoring them."""
     found = release_of_patches(files)
@@ -357,6 +488,9 @@ def _detect(files: FileIndex, probe: ContentProbe, note: Callable[[str], None]) 
         found = release_by_content(files, probe)
     if found is not None:
         return Expectations.from_release(found)
+    found = release_by_downloads(files, probe)
+    if found is not None:
+        return Expectations.for_downloads(found)
     recorded = recorded_expectations(files)
     if recorded is None:
         raise no_release_error()
