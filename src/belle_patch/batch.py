@@ -228,6 +228,15 @@ def default_jobs() -> int:
     return max(1, available_cores() // 2)
 
 
+# Hashing one file holds a ring of 4 x 10 MiB buffers: this many at once bounds verify's memory.
+MAX_FILES_HASHED_AT_ONCE = 8
+
+
+def files_hashed_at_once(jobs: Optional[int]) -> int:
+    """How many files verify hashes at once: ``jobs`` (default: the cores), capped."""
+    return max(1, min(jobs or available_cores(), MAX_FILES_HASHED_AT_ONCE))
+
+
 def files_at_once(jobs: Optional[int]) -> int:
     """How many files a batch works on at once: ``jobs`` (default: half the cores), capped."""
     return max(1, min(jobs or default_jobs(), MAX_FILES_AT_ONCE))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from belle_patch.batch import files_hashed_at_once
 from belle_patch.downloadcheck import DownloadPlan, check_download, planned_files, readable_index
 from belle_patch.errors import UsageError
 from belle_patch.events import Progress, ProgressEvents
@@ -252,7 +253,7 @@ def verify(
             f"which were not checked: {', '.join(unchecked)}"
         )
 
-    worker_count = jobs or os.cpu_count() or 1
+    worker_count = files_hashed_at_once(jobs)
     # Files hashed while telling the release are not read again: no progress for them.
     sizes = [
         0
@@ -382,7 +383,7 @@ def _verify_download(
             else:
                 note(f"{expected.label}: no properly formatted checksum lines found")
     plan = DownloadPlan(tuple(planned), md5s, expected.label if expected is not None else "")
-    worker_count = jobs or os.cpu_count() or 1
+    worker_count = files_hashed_at_once(jobs)
     events.started(len(planned) + len(plan.listed_only), sum(plan.sizes()), worker_count)
     checks = check_download(
         plan,
