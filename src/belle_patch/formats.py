@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import FrozenSet, Optional, Union
 
@@ -162,17 +162,7 @@ OASST = XorFormat(
     verifiable_by=(MD5_LIST, STRUCTURE),
     copied_without_base=frozenset({"added_tokens.json"}),
 )
-OASST_GZIP = XorFormat(
-    name="oasst-gzip",
-    description="Open-Assistant (gzip)",
-    header=False,
-    hash_in_name=False,
-    suffix="",
-    key_kind=BASE_FOLDER,
-    verifiable_by=(MD5_LIST, STRUCTURE),
-    copied_without_base=frozenset({"added_tokens.json"}),
-    compressed=True,
-)
+OASST_GZIP = replace(OASST, name="oasst-gzip", description="Open-Assistant (gzip)", compressed=True)
 
 FORMATS = {f.name: f for f in (BELLE, TECHGPT, OPENBUDDY, OASST, OASST_GZIP)}
 

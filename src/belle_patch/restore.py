@@ -389,26 +389,12 @@ def _diagnose_mismatch(
             actual=actual,
         )
     download = digests.get(DOWNLOAD_MD5) or hash_file(patch, [MD5])[MD5]
-    if download != published:
-        return DownloadDamaged(
-            f"the restored data does not match the {what}, and the download's MD5 {download} "
-            f"differs from the published {published}",
-            path=patch,
-            hint="the download is damaged or incomplete: download this file again",
-            algorithm=algorithm,
-            expected=expected,
-            actual=actual,
-        )
-    needs = f": {options.key_hint}" if options.key_hint else ""
-    return KeyMismatch(
-        f"the restored data does not match the {what}, but the download matches the published "
-        f"MD5, so the {fmt.key_noun} is wrong",
-        path=patch,
-        hint=f"pass the key this release was made with{needs}",
-        algorithm=algorithm,
-        expected=expected,
-        actual=actual,
-    )
+    return _download_or_key(
+        patch, fmt, options, expected, actual,
+        damaged=None if download == published
+        else f"the download's MD5 {download} differs from the published {published}",
+        intact="the download matches the published MD5",
+    )  # fmt: skip
 
 
 def _diagnose_by_address(
@@ -421,17 +407,35 @@ def _diagnose_by_address(
     fmt: XorFormat,
 ) -> ChecksumMismatch:
     """The download's own hash (Hugging Face) decides between the download and the key."""
-    algorithm = SHA256 if fmt.header else MD5
-    what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
     computed = digests.get(DOWNLOAD_ADDRESS)
     if computed is None:
         computed = content_digests(patch, [address.algorithm])[address.algorithm]
     verdict = check_file_against(address, {address.algorithm: computed})
-    if not verdict.ok:
+    return _download_or_key(
+        patch, fmt, options, expected, actual,
+        damaged=None if verdict.ok
+        else f"the download does not match its content address ({address.kind} "
+        f"{address.hexdigest[:12]}..., from the Hugging Face download)",
+        intact=f"the download matches its content address ({address.kind})",
+    )  # fmt: skip
+
+
+def _download_or_key(
+    patch: Path,
+    fmt: XorFormat,
+    options: RestoreOptions,
+    expected: str,
+    actual: str,
+    *,
+    damaged: Optional[str],
+    intact: str,
+) -> ChecksumMismatch:
+    """Blame the download when its own checksum says it is damaged, else the key."""
+    algorithm = SHA256 if fmt.header else MD5
+    what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
+    if damaged is not None:
         return DownloadDamaged(
-            f"the restored data does not match the {what}, and the download does not match "
-            f"its content address ({address.kind} {address.hexdigest[:12]}..., from the "
-            "Hugging Face download)",
+            f"the restored data does not match the {what}, and {damaged}",
             path=patch,
             hint="the download is damaged or incomplete: download this file again",
             algorithm=algorithm,
@@ -440,8 +444,8 @@ def _diagnose_by_address(
         )
     needs = f": {options.key_hint}" if options.key_hint else ""
     return KeyMismatch(
-        f"the restored data does not match the {what}, but the download matches its content "
-        f"address ({address.kind}), so the {fmt.key_noun} is wrong",
+        f"the restored data does not match the {what}, but {intact}, so the {fmt.key_noun} "
+        "is wrong",
         path=patch,
         hint=f"pass the {fmt.key_noun} this release was made with{needs}",
         algorithm=algorithm,

@@ -122,7 +122,7 @@ class StagedFile:
         self.file.close()
         os.replace(self.temp_path, final_path)
         self._committed = True
-        _sync_folder(self.folder)
+        sync_folder(self.folder)
         return final_path
 
     def discard(self) -> None:
@@ -144,8 +144,8 @@ class StagedFile:
         self.discard()
 
 
-def _sync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder's entry is; not every system allows it.
+def sync_folder(folder: Path) -> None:
+    """Make renames in ``folder`` durable where the system allows it (not on Windows)."""
     if os.name != "posix":
         return
     try:

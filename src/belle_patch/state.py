@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
 from .locking import is_link, lock_file, open_regular
+from .staging import sync_folder
 
 STATE_FOLDER = ".belle-patch"
 STATE_FILE = "state.json"
@@ -466,19 +467,3 @@ def _remove_old_temporaries(state_dir: Path) -> None:
             if stat.S_ISREG(info.st_mode) and now - info.st_mtime > TEMPORARY_AGE_SECONDS:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
-
-
-def sync_folder(folder: Path) -> None:
-    """Make renames in ``folder`` durable where the system allows it (not on Windows)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -417,7 +417,8 @@ def _decrypt_family(
         listed_format=given.format if given else "", events=events,
     )  # fmt: skip
     fmt = setup.format
-    refuse_output_in_inputs(setup.selection.files, out_dir, fmt, base)
+    if not fmt.suffix:
+        refuse_output_in_inputs(setup.selection.files, out_dir, base)
     _refuse_two_patches_for_one_name(setup.selection.files, fmt)
     expected, how = (
         (given, "given")

@@ -20,6 +20,7 @@ from belle_patch.formats import (
     XorFormat,
     check_openbuddy_seed,
 )
+from belle_patch.jobs.families import refuse_output_in_inputs
 from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
 from belle_patch.publish import (
     DOWNLOADS_LIST,
@@ -174,7 +175,13 @@ def encrypt(
     selection.files[:] = _without_own_outputs(selection.files, out_dir)
     _refuse_same_names(selection.files)
     if not fmt.suffix:
-        _refuse_output_in_sources(selection.files, out_dir, base)
+        refuse_output_in_inputs(
+            selection.files,
+            out_dir,
+            base,
+            holds="the files to encrypt or the base files",
+            outputs="the payloads",
+        )
     if not force:
         _refuse_overwrites(selection.files, out_dir, lists, fmt)
 
@@ -242,23 +249,3 @@ def _format_and_key(
             "refuse this key"
         )
     return OPENBUDDY, key_source
-
-
-def _refuse_output_in_sources(
-    sources: List[Path], out_dir: Path, base: Optional[PathInput]
-) -> None:
-    """Payloads keep their sources' names: they must not land on the sources or the base."""
-    try:
-        target = out_dir.resolve()
-        folders = {s.parent.resolve() for s in sources}
-        if base is not None:
-            folders.add(Path(base).resolve())
-    except OSError:
-        return
-    if target in folders:
-        raise UsageError(
-            "the output folder holds the files to encrypt or the base files, and the payloads "
-            "take the same names",
-            path=out_dir,
-            hint="choose another folder with --out",
-        )

@@ -162,11 +162,14 @@ def _format_from_names(files: Sequence[Path]) -> XorFormat:
 
 
 def refuse_output_in_inputs(
-    files: Sequence[Path], out_dir: Path, fmt: XorFormat, base: Optional[PathInput]
+    files: Sequence[Path],
+    out_dir: Path,
+    base: Optional[PathInput],
+    *,
+    holds: str = "the payload or the base files",
+    outputs: str = "the restored files",
 ) -> None:
-    """Restored files named like their payloads must not land on the payloads or the base."""
-    if fmt.suffix:
-        return
+    """Outputs that keep their inputs' names must not land on the inputs or the base."""
     try:
         target = out_dir.resolve()
         folders = {f.parent.resolve() for f in files}
@@ -176,8 +179,7 @@ def refuse_output_in_inputs(
         return
     if target in folders:
         raise UsageError(
-            "the output folder holds the payload or the base files, and the restored files "
-            "take the same names",
+            f"the output folder holds {holds}, and {outputs} take the same names",
             path=out_dir,
             hint="choose another folder with --out",
         )
