@@ -90,7 +90,10 @@ class BellePatchGroup(click.Group):
 @click.group(cls=BellePatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="belle-patch", prog_name="belle-patch", version=_version())
 def cli() -> None:
-    """Restore, create and verify XOR weight patches (BELLE / point-alpaca format).
+    """Restore, create and verify XOR weight patches.
+
+    BELLE / point-alpaca (and TechGPT, lawyer-llama), OpenBuddy and Open-Assistant /
+    PygmalionAI releases; Hugging Face downloads checked offline by their content addresses.
 
     \b
     Examples:
