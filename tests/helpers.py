@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Tuple
 
 from click.testing import CliRunner, Result
 
 from belle_patch.cli import cli
+from belle_patch.events import ProgressEvents
 from belle_patch.keystream import KeySource
 from belle_patch.manifest import format_md5_list
 from belle_patch.seal import seal_file
@@ -69,3 +70,25 @@ def all_names(folder: Path) -> list[str]:
     if not folder.exists():
         return []
     return sorted(p.name for p in folder.iterdir() if p.name != ".belle-patch")
+
+
+class Recorder(ProgressEvents):
+    """Every progress call a job makes, in order."""
+
+    def __init__(self) -> None:
+        self.calls: List[Tuple[str, object]] = []
+
+    def started(self, files: int, total_bytes: int, jobs: int) -> None:
+        self.calls.append(("started", (files, total_bytes, jobs)))
+
+    def note(self, message: str) -> None:
+        self.calls.append(("note", message))
+
+    def file_started(self, path: Path, size: int) -> None:
+        self.calls.append(("file_started", (path.name, size)))
+
+    def advanced(self, nbytes: int) -> None:
+        self.calls.append(("advanced", nbytes))
+
+    def file_done(self, outcome: object) -> None:
+        self.calls.append(("file_done", outcome))

@@ -5,15 +5,15 @@ from __future__ import annotations
 import ast
 import hashlib
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import pytest
 
 import belle_patch
-from belle_patch import FileFailure, ProgressEvents, RestoreResult
+from belle_patch import FileFailure, RestoreResult
 
 from conftest import generated
-from helpers import Release, all_names, default_files, final_names, make_release
+from helpers import Recorder, Release, all_names, default_files, final_names, make_release
 
 
 @pytest.fixture
@@ -21,26 +21,6 @@ def release(tmp_path: Path) -> Release:
     made = make_release(tmp_path, default_files(), generated("llama key", 5000))
     (made.enc_dir / "README.md").write_text("# model card\n")
     return made
-
-
-class Recorder(ProgressEvents):
-    def __init__(self) -> None:
-        self.calls: List[Tuple[str, object]] = []
-
-    def started(self, files: int, total_bytes: int, jobs: int) -> None:
-        self.calls.append(("started", (files, total_bytes, jobs)))
-
-    def note(self, message: str) -> None:
-        self.calls.append(("note", message))
-
-    def file_started(self, path: Path, size: int) -> None:
-        self.calls.append(("file_started", (path.name, size)))
-
-    def advanced(self, nbytes: int) -> None:
-        self.calls.append(("advanced", nbytes))
-
-    def file_done(self, outcome: object) -> None:
-        self.calls.append(("file_done", outcome))
 
 
 def test_decrypt_restores_and_reports_every_file(

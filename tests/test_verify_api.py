@@ -6,37 +6,17 @@ import dataclasses
 import hashlib
 import pydoc
 from pathlib import Path
-from typing import List, Tuple
+from typing import Tuple
 
 import pytest
 
 import belle_patch
 from belle_patch import VerifyReport, verify
 from belle_patch.errors import ManifestError, UsageError
-from belle_patch.events import ProgressEvents
 from belle_patch.filecheck import FileCheck
 
 from conftest import generated
-
-
-class Recorder(ProgressEvents):
-    def __init__(self) -> None:
-        self.calls: List[Tuple[str, object]] = []
-
-    def started(self, files: int, total_bytes: int, jobs: int) -> None:
-        self.calls.append(("started", (files, total_bytes, jobs)))
-
-    def note(self, message: str) -> None:
-        self.calls.append(("note", message))
-
-    def file_started(self, path: Path, size: int) -> None:
-        self.calls.append(("file_started", (path.name, size)))
-
-    def advanced(self, nbytes: int) -> None:
-        self.calls.append(("advanced", nbytes))
-
-    def file_done(self, outcome: object) -> None:
-        self.calls.append(("file_done", outcome))
+from helpers import Recorder
 
 
 @pytest.fixture
