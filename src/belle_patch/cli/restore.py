@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
@@ -88,12 +88,13 @@ def decrypt(
       belle-patch decrypt openbuddy-enc/ --key 7B/consolidated.00.pth --out model/
       belle-patch decrypt oasst-sft-6-llama-30b-xor/ --base llama30b_hf/ --out model/
     """
-    key_path: Optional[Path]
-    if base is not None or format_name == "oasst" or compressed:
-        patches, out_dir = positional_out(inputs, out, "decrypt")
-        key_path = key
-    else:
-        patches, key_path, out_dir = positional_key_and_out(inputs, key, out, "decrypt")
+    patches, key_path, out_dir = _arguments(
+        inputs,
+        key,
+        out,
+        "decrypt",
+        by_base=base is not None or format_name == "oasst" or compressed,
+    )
     progress = bar_progress(_render_restore, quiet=quiet, as_json=as_json)
     try:
         report = belle_patch.decrypt(
@@ -154,6 +155,21 @@ def _echo_unverified(report: DecryptReport) -> None:
             names = ", ".join(r.output.name for r in results[:5])
             more = " ..." if len(results) > 5 else ""
             click.echo(f"note: {len(results)} {label}: {names}{more}")
+
+
+def _arguments(
+    inputs: Tuple[Path, ...],
+    key: Optional[Path],
+    out: Optional[Path],
+    command: str,
+    *,
+    by_base: bool,
+) -> Tuple[List[Path], Optional[Path], Path]:
+    """The inputs, the key and the output folder; a base folder takes the key's place."""
+    if by_base:
+        files, out_dir = positional_out(inputs, out, command)
+        return files, key, out_dir
+    return positional_key_and_out(inputs, key, out, command)
 
 
 def _render_restore(result: RestoreResult) -> str:
@@ -235,12 +251,9 @@ def encrypt(
       belle-patch encrypt my-model/ --format openbuddy --key 7B/consolidated.00.pth --out enc/
       belle-patch encrypt my-model/ --base llama30b_hf/ --out my-model-xor/
     """
-    key_path: Optional[Path]
-    if base is not None or format_name == "oasst":
-        sources, out_dir = positional_out(inputs, out, "encrypt")
-        key_path = key
-    else:
-        sources, key_path, out_dir = positional_key_and_out(inputs, key, out, "encrypt")
+    sources, key_path, out_dir = _arguments(
+        inputs, key, out, "encrypt", by_base=base is not None or format_name == "oasst"
+    )
     progress = bar_progress(_render_seal, quiet=quiet, as_json=as_json)
     try:
         report = belle_patch.encrypt(
