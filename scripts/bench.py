@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
 
@@ -68,6 +69,18 @@ def run_measured(command: List[str]) -> Tuple[float, int]:
             raise SystemExit(f"{' '.join(command)} failed ({code}): {error}")
         peak = int(rss_file.read().split()[-1]) if use_time else usage.ru_maxrss
     return elapsed, peak
+
+
+def rotation(labels: Iterable[str], runs: int) -> Iterator[str]:
+    """Every label once per round, in an order shuffled each round (seeded: repeatable).
+
+    A fixed order would give each command the same neighbour every round, and a command
+    run after one that wrote a large file pays for that file's pages on this kind of
+    machine: shuffling spreads that cost over every row.
+    """
+    names = list(labels)
+    for round_number in range(runs):
+        yield from random.Random(round_number).sample(names, k=len(names))
 
 
 def md5_of(path: Path) -> str:
@@ -172,11 +185,19 @@ def main() -> None:
             str(restored_dir),
             "-q",
         ]
+
+        def warm_restored() -> None:
+            # decrypt leaves little of what it wrote in the page cache; md5sum and verify
+            # are timed on a cached file, as decrypt is on cached inputs.
+            if not restored.exists():
+                run_measured(decrypt_cmd)
+            md5_of(restored)
+
         commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
-            "md5sum (restored file)": (["md5sum", str(restored)], no_setup),
+            "md5sum (restored file)": (["md5sum", str(restored)], warm_restored),
             "belle-patch decrypt (SHA-256 + MD5)": (decrypt_cmd, fresh_restore),
             "belle-patch decrypt --no-md5": ([*decrypt_cmd, "--no-md5"], fresh_restore),
-            "sha256sum (restored file)": (["sha256sum", str(restored)], no_setup),
+            "sha256sum (restored file)": (["sha256sum", str(restored)], warm_restored),
             "cp (.enc)": (["cp", str(patch), str(copy_target)], no_setup),
             "belle-patch encrypt (+ both MD5 lists)": (
                 [
@@ -209,21 +230,17 @@ def main() -> None:
             ),
             "belle-patch verify (MD5 list)": (
                 [exe, *exe_args, "verify", str(restored_dir), "-m", str(md5_list), "--status"],
-                no_setup,
+                warm_restored,
             ),
         }
         times: Dict[str, List[float]] = {name: [] for name in commands}
         peaks: Dict[str, int] = {name: 0 for name in commands}
-        for _ in range(args.runs):
-            for name, (command, setup) in commands.items():
-                setup()
-                if name.startswith("belle-patch verify") and not restored.exists():
-                    run_measured(decrypt_cmd)
-                elapsed, peak = run_measured(command)
-                times[name].append(elapsed)
-                peaks[name] = max(peaks[name], peak)
-            if not restored.exists():
-                run_measured(decrypt_cmd)
+        for name in rotation(commands, args.runs):
+            command, setup = commands[name]
+            setup()
+            elapsed, peak = run_measured(command)
+            times[name].append(elapsed)
+            peaks[name] = max(peaks[name], peak)
         pure_rate = None
         if not args.skip_pure_python:
             sample = root / "sample.bin"
@@ -302,6 +319,8 @@ def verify_folder_bench(runs: int, as_json: bool, work_dir: object) -> None:
         run_measured([exe, "encrypt", str(model), "-k", str(key), "-o", str(root / "enc"), "-q"])
         restored = root / "restored"
         run_measured([exe, "decrypt", str(root / "enc"), "-k", str(key), "-o", str(restored), "-q"])
+        for name in names:  # decrypt leaves little of what it wrote in the page cache
+            md5_of(restored / name)
         sums = root / "enc" / "md5sums.txt"
         commands = {
             "md5sum, 4 files one after another": (["md5sum", *[str(restored / n) for n in names]]),
@@ -313,9 +332,8 @@ def verify_folder_bench(runs: int, as_json: bool, work_dir: object) -> None:
             ),
         }
         times: Dict[str, List[float]] = {name: [] for name in commands}
-        for _ in range(runs):
-            for name, command in commands.items():
-                times[name].append(run_measured(command)[0])
+        for name in rotation(commands, runs):
+            times[name].append(run_measured(commands[name])[0])
     baseline = statistics.median(times["md5sum, 4 files one after another"])
     rows = [
         {
@@ -378,9 +396,8 @@ def hub_snapshot_bench(size_mib: int, runs: int, as_json: bool, work_dir: object
             "belle-patch verify SNAPSHOT (default jobs)": verify,
         }
         times: Dict[str, List[float]] = {name: [] for name in commands}
-        for _ in range(runs):
-            for name, command in commands.items():
-                times[name].append(run_measured(command)[0])
+        for name in rotation(commands, runs):
+            times[name].append(run_measured(commands[name])[0])
     baseline = statistics.median(times[baseline_name])
     total_mib = 2 * size_mib
     rows = [
@@ -448,9 +465,6 @@ def families_bench(size_mib: int, runs: int, as_json: bool, work_dir: object) ->
         def fresh() -> None:
             shutil.rmtree(out, ignore_errors=True)
 
-        def no_setup() -> None:
-            pass
-
         def warm(*paths: Path) -> Callable[[], None]:
             # Every command starts with its inputs in the page cache, as md5sum does with
             # the file the previous decrypt wrote: the rows then compare work, not disk.
@@ -466,8 +480,16 @@ def families_bench(size_mib: int, runs: int, as_json: bool, work_dir: object) ->
         ob_cmd = [*cli, "decrypt", str(ob_enc / f"{name}.enc"), *ob, "-o", str(out), "-q"]
         ob_cmd += ["-m", str(md5_list)]  # random bytes have no structure: the list verifies
         oa_cmd = [*cli, "decrypt", str(oa_xor / name), "--base", str(base.parent), "-o", str(out)]
+
+        def warm_restored() -> None:
+            # decrypt leaves little of what it wrote in the page cache: md5sum is timed on
+            # a cached file, as the decrypt rows are on cached inputs.
+            if not restored.exists():
+                run_measured(ob_cmd)
+            md5_of(restored)
+
         commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
-            "md5sum (restored file)": (["md5sum", str(restored)], no_setup),
+            "md5sum (restored file)": (["md5sum", str(restored)], warm_restored),
             "decrypt openbuddy (MD5 list)": (ob_cmd, ob_in),
             "decrypt oasst (MD5 + base MD5 lists)": ([*oa_cmd, "-q", "-m", str(manifest)], oa_in),
             "decrypt oasst (MD5 list only)": ([*oa_cmd, "-q", "-m", str(md5_list)], oa_in),
@@ -475,16 +497,14 @@ def families_bench(size_mib: int, runs: int, as_json: bool, work_dir: object) ->
         }
         times: Dict[str, List[float]] = {label: [] for label in commands}
         peaks: Dict[str, int] = {label: 0 for label in commands}
-        for _ in range(runs):
-            for label, (command, setup) in commands.items():
-                setup()
-                if label.startswith("md5sum") and not restored.exists():
-                    run_measured(ob_cmd)
-                elapsed, peak = run_measured(command)
-                times[label].append(elapsed)
-                peaks[label] = max(peaks[label], peak)
-                if not label.startswith("md5sum") and md5_of(restored) != plain_md5:
-                    raise SystemExit(f"{label}: the restored file differs")
+        for label in rotation(commands, runs):
+            command, setup = commands[label]
+            setup()
+            elapsed, peak = run_measured(command)
+            times[label].append(elapsed)
+            peaks[label] = max(peaks[label], peak)
+            if not label.startswith("md5sum") and md5_of(restored) != plain_md5:
+                raise SystemExit(f"{label}: the restored file differs")
     md5_times = times["md5sum (restored file)"]
     baseline = statistics.median(md5_times)
     rows = [

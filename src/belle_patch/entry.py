@@ -6,6 +6,7 @@ line and the usual exit code, not a traceback.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -33,6 +34,9 @@ def _stop(word: str, code: int) -> NoReturn:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _early_sigterm)
+    # numpy's BLAS is never called here, yet its worker threads start with numpy and spin
+    # for a while, taking a core from hashing on small machines.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         from belle_patch import cli
     except KeyboardInterrupt:

@@ -87,8 +87,22 @@ class BellePatchGroup(click.Group):
             ctx.exit(EXIT_TERMINATED)
 
 
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"belle-patch, version {_version()}")
+        ctx.exit()
+
+
 @click.group(cls=BellePatchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="belle-patch", prog_name="belle-patch", version=_version())
+# Not click.version_option: it reads the package metadata at import, on every run.
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Restore, create and verify XOR weight patches.
 
