@@ -155,3 +155,24 @@ def test_progress_bars_draw_on_a_terminal(tmp_path: Path) -> None:
     assert "total:" in shown
     assert "B/s" in shown
     assert "Traceback" not in shown
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")])
+def test_the_command_keeps_numpy_from_starting_blas_threads(given: str, seen: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    script = (
+        "import os, sys\n"
+        "from belle_patch import entry\n"
+        "sys.argv = ['belle-patch', '--version']\n"
+        "try:\n"
+        "    entry.main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], 'numpy' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == f"{seen} True"
