@@ -3,7 +3,7 @@
     python scripts/build_family_manifests.py [DATA_JSON] [OUT_FOLDER]
 
 Reads scripts/data/xor-families-releases.json (what the publishers printed: file names,
-MD5s of restored files, download SHA-256s, base-file lists, the pinned conversion
+MD5s (or SHA-256s) of restored files, download SHA-256s, base-file lists, the pinned conversion
 environment, sources) and writes one JSON file per release into
 src/belle_patch/manifests/families/. A test checks that the shipped files are what this
 script makes.
@@ -43,10 +43,14 @@ def _files(release: Dict[str, Any]) -> List[Dict[str, Any]]:
         items = [(name, *_digests(value)) for name, value in entries.items()]
     else:
         items = [(e["name"], e.get("md5"), e.get("enc_sha256")) for e in entries]
+    sha256s = release.get("restored_sha256", {})
+    unknown = set(sha256s) - {name for name, _, _ in items}
+    if unknown:
+        raise ValueError(f"{release['id']}: SHA-256s of files it does not have: {sorted(unknown)}")
     return [
         {
             "name": name,
-            "sha256": None,
+            "sha256": sha256s.get(name),
             "md5": md5,
             "md5_derived": False,
             "enc_name": name + suffix,
@@ -81,7 +85,7 @@ def build_release(release: Dict[str, Any], data: Dict[str, Any]) -> Dict[str, An
             "certainty": release["certainty"],
             "seed_md5": OPENBUDDY_SEED_MD5 if release["format"] == "openbuddy" else "",
         },
-        "complete": bool(release.get("complete")) and all(f["md5"] for f in files),
+        "complete": bool(release.get("complete")) and all(f["md5"] or f["sha256"] for f in files),
         "payload_folder": release.get("payload_folder", ""),
         "environment": data["environments"].get(release.get("environment", ""), ""),
         "base_uncertain": bool(release.get("base_uncertain")),

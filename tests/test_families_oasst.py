@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -258,3 +259,123 @@ def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path:
     # Only the Open-Assistant releases list added_tokens.json, and they share one base list.
     assert "no list of the restored files is known (pass --release NAME" in report.published
     assert belle_patch.DecryptReport.verified_by(["MD5", "base MD5"]) == "MD5"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_manifest(tmp_path: Path, release: Dict[str, Any], *, files: bool = True) -> Path:
+    """PygmalionAI's kind of list: SHA-256s of restored and base files, no MD5s."""
+    document = {
+        "schema": "belle-patch-release/1",
+        "id": "test-pygmalion",
+        "name": "test-pygmalion",
+        "format": "oasst",
+        "environment": ENVIRONMENT,
+        "files": [
+            {"name": n, "sha256": _sha256(d) if files else None}
+            for n, d in release["plain"].items()
+        ],
+        "base_files": [{"name": n, "sha256": _sha256(d)} for n, d in release["bases"].items()],
+    }
+    return write(tmp_path / "sha256-manifest.json", json.dumps(document).encode())
+
+
+def test_sha256_lists_verify_restored_files(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _sha256_manifest(tmp_path, release)
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"], "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    by_name = {Path(r["output"]).name: r for r in json.loads(result.stdout)["restored"]}
+    assert by_name["config.json"]["checks"] == ["SHA-256"]
+    assert by_name["config.json"]["verified_by"] == "SHA-256"
+    assert by_name["config.json"]["sha256"] == _sha256(release["plain"]["config.json"])
+    for name, data in release["plain"].items():
+        assert (out / name).read_bytes() == data
+    again = run("verify", out, "--manifest", manifest)
+    assert again.exit_code == 0, again.stderr
+
+
+def test_wrong_base_against_sha256_lists_names_the_base_file(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _sha256_manifest(tmp_path, release)
+    other = generated("another conversion", 480)
+    write(release["base"] / "config.json", other)
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"],
+        "--out", out, "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    listed = _sha256(release["bases"]["config.json"])
+    assert (
+        f"this base file differs from the conversion the release was made against (the release "
+        f"names: {ENVIRONMENT}): its SHA-256 is {_sha256(other)}, the release lists {listed}"
+    ) in result.stderr
+    assert final_names(out) == [] and all_names(out) == []
+
+
+def test_base_sha256_is_checked_while_restoring_without_an_output_list(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _sha256_manifest(tmp_path, release, files=False)
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (restored,) = json.loads(result.stdout)["restored"]
+    assert restored["checks"] == ["structure only", "base SHA-256"]
+    write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"],
+        "--out", tmp_path / "out2", "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "its SHA-256 is " in result.stderr
+    assert final_names(tmp_path / "out2") == []
+
+
+def test_a_wrong_restored_sha256_fails_the_file(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _sha256_manifest(tmp_path, release)
+    document = json.loads(manifest.read_text())
+    for entry in document["files"]:
+        if entry["name"] == "config.json":
+            entry["sha256"] = "ab" * 32
+    manifest.write_text(json.dumps(document))
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"],
+        "--out", out, "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "does not match the SHA-256 in the list" in result.stderr
+    assert final_names(out) == [] and all_names(out) == []
+
+
+def test_bundled_pygmalion_lists_hold_sha256s_of_decoded_files_only() -> None:
+    from belle_patch.registry import find_release
+
+    metharme = find_release("metharme-13b")
+    digests = metharme.restored_digests()
+    assert digests["pytorch_model-00001-of-00003.bin"] == (
+        "07727e130b7e4ec66162920b4e090554e6c58e87d25b433ab8123eb3a55fd5e7"
+    )
+    assert digests["tokenizer.model"] == (
+        "68147850c080987172d24ad27a9ba2c65c71b46e248e8ee0f0c4eda90e2ca558"
+    )
+    # The docs' JSON hashes are of replacement files, not of what decoding gives.
+    assert not any(name.endswith(".json") for name in digests)
+    assert "special_tokens_map.json" not in {f.name for f in metharme.files}
+    assert metharme.base_digests()["config.json"] == (
+        "ad440bbb8f4af8f499a905f13b073ce3abbc3d4c43d5570ba2583eb296b74727"
+    )
+    # Where the card publishes MD5s they are what decrypt checks.
+    pygmalion = find_release("pygmalion-7b").restored_digests()
+    assert pygmalion["pytorch_model-00001-of-00002.bin"] == "98764eb949eea16f8e2e1c2d3dea0066"

@@ -41,11 +41,11 @@ def test_every_family_release_is_bundled_with_its_format() -> None:
 def test_sft6_lists_outputs_base_and_environment() -> None:
     release = find_release("OpenAssistant/oasst-sft-6-llama-30b-xor")
     assert release.complete
-    assert release.restored_md5s()["added_tokens.json"] == "27b0dc092f99aa2efaf467b2d8026c3f"
-    assert release.base_md5s()["pytorch_model-00001-of-00007.bin"] == (
+    assert release.restored_digests()["added_tokens.json"] == "27b0dc092f99aa2efaf467b2d8026c3f"
+    assert release.base_digests()["pytorch_model-00001-of-00007.bin"] == (
         "9cffb1aeba11b16da84b56abb773d099"
     )
-    assert len(release.base_md5s()) == 14
+    assert len(release.base_digests()) == 14
     assert "d04ec99bec8a0b432fc03ed60cea9a1a20ebaf3c" in release.environment
     assert "torch 1.13.1" in release.environment
 
@@ -80,6 +80,9 @@ def test_releases_text_says_what_is_not_published() -> None:
     assert "conversion environment: Linux, Python 3.10, transformers at commit d04ec99" in (
         result.stdout
     )
+    metharme = result.stdout.split("metharme-7b  (")[1].split("\nmetharme", 1)[0].split("\n")[:9]
+    assert "    SHA-256s of restored files: 3" in metharme
+    assert not any("publishes no checksums" in line for line in metharme)
 
 
 def test_releases_json_has_base_files_environment_and_completeness() -> None:

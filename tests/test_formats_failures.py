@@ -164,7 +164,7 @@ def test_oasst_missing_base_file_fails_naming_it(tmp_path: Path) -> None:
 def test_oasst_wrong_base_md5_fails_before_any_final_name(tmp_path: Path) -> None:
     payloads, base = _oasst_release(tmp_path, {"pytorch_model.bin": WEIGHTS})
     out = _out(tmp_path)
-    options = RestoreOptions(expected_base_md5="0" * 32, base_hint="transformers d04ec99")
+    options = RestoreOptions(expected_base="0" * 32, base_hint="transformers d04ec99")
     with pytest.raises(BaseMismatch) as caught:
         restore_patch(payloads / "pytorch_model.bin", base, out, options, format=OASST)
     message = str(caught.value)
@@ -178,11 +178,11 @@ def test_oasst_base_md5_covers_the_part_past_the_payload(tmp_path: Path) -> None
     payloads, base = _oasst_release(tmp_path, {"config.json": CONFIG})
     whole = (base.folder / "config.json").read_bytes()
     out = _out(tmp_path)
-    options = RestoreOptions(expected_base_md5=md5(whole[: len(CONFIG)]))
+    options = RestoreOptions(expected_base=md5(whole[: len(CONFIG)]))
     with pytest.raises(BaseMismatch):
         restore_patch(payloads / "config.json", base, out, options, format=OASST)
     result = restore_patch(
-        payloads / "config.json", base, out, RestoreOptions(expected_base_md5=md5(whole)),
+        payloads / "config.json", base, out, RestoreOptions(expected_base=md5(whole)),
         format=OASST,
     )  # fmt: skip
     assert result.checks == ["structure only", "base MD5"]

@@ -64,9 +64,9 @@ def test_base_stream_is_zero_past_its_end_and_cut(
     base = generated("base", base_size)
     write(tmp_path / "hf" / "pytorch_model.bin", base)
     folder = BaseFolder(tmp_path / "hf", chunk_size=8)
-    with folder.open_for("pytorch_model.bin", hash_md5=True) as stream:
+    with folder.open_for("pytorch_model.bin", hash_algorithm="md5") as stream:
         produced = _stream_bytes(stream.chunk, payload_size, 8)
-        assert stream.md5_of_whole_base() == hashlib.md5(base).hexdigest()
+        assert stream.digest_of_whole_base() == hashlib.md5(base).hexdigest()
     assert produced == oasst_reference(bytes(payload_size), base)
 
 

@@ -149,7 +149,7 @@ def test_oasst_decrypt_restores_the_original(vector: Dict[str, Any], tmp_path: P
     write(tmp_path / "llama_hf" / vector["name"], base)
     out = tmp_path / "out"
     out.mkdir()
-    options = RestoreOptions(expected_md5=vector["plain_md5"], expected_base_md5=vector["base_md5"])
+    options = RestoreOptions(expected_md5=vector["plain_md5"], expected_base=vector["base_md5"])
     result = restore_patch(payload, BaseFolder(tmp_path / "llama_hf"), out, options, format=OASST)
     assert (out / vector["name"]).read_bytes() == plain
     assert result.md5 == vector["plain_md5"]

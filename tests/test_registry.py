@@ -49,7 +49,7 @@ def test_13b_2m_is_complete() -> None:
         ]
         == "0311f7aac77860f24e5d6379043a1c5e"
     )
-    assert release.restored_md5s()["special_tokens_map.json"] == hashlib.md5(b"{}").hexdigest()
+    assert release.restored_digests()["special_tokens_map.json"] == hashlib.md5(b"{}").hexdigest()
 
 
 def test_releases_json_lists_every_release_with_its_files() -> None:

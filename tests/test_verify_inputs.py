@@ -55,7 +55,7 @@ def test_device_as_the_list_is_refused() -> None:
 def test_dangling_link_named_like_a_release_file(tmp_path: Path) -> None:
     release = find_release("belle-llama-13b-2m-enc")
     shared = {"special_tokens_map.json": b"{}"}  # what the release publishes for it
-    assert release.restored_md5s()["special_tokens_map.json"] == hashlib.md5(b"{}").hexdigest()
+    assert release.restored_digests()["special_tokens_map.json"] == hashlib.md5(b"{}").hexdigest()
     for name, data in shared.items():
         (tmp_path / name).write_bytes(data)
     (tmp_path / "config.json").symlink_to(tmp_path / "blobs" / "missing")

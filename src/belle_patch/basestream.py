@@ -2,7 +2,7 @@
 
 Output byte i is payload byte i XOR base byte i; the base counts as zeros past its end and is
 cut when it is longer than the payload. The base is read in the same pass as the payload, and
-hashed as it is read when its MD5 is to be checked.
+hashed as it is read when its MD5 (or SHA-256) is to be checked.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Mapping, Optional
 import numpy as np
 
 from .errors import InputError, KeyFileError
-from .hashing import MD5, Hasher, new_hasher
+from .hashing import Hasher, new_hasher
 from .keystream import CHUNK_SIZE
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class BaseFolder:
     def has(self, name: str) -> bool:
         return self.path_for(name).is_file()
 
-    def open_for(self, name: str, *, hash_md5: bool = False) -> BaseStream:
+    def open_for(self, name: str, *, hash_algorithm: Optional[str] = None) -> BaseStream:
         path = self.path_for(name)
         try:
             handle = path.open("rb", buffering=0)
@@ -69,17 +69,20 @@ class BaseFolder:
             ) from None
         except OSError as exc:
             raise InputError(f"cannot open the base file: {exc.strerror}", path=path) from None
-        return BaseStream(handle, path, self.chunk_size, new_hasher(MD5) if hash_md5 else None)
+        hasher = new_hasher(hash_algorithm) if hash_algorithm else None
+        return BaseStream(handle, path, self.chunk_size, hasher)
 
 
 class BaseStream:
     """Base bytes for each data chunk, read in order, zeros past the base's end."""
 
-    def __init__(self, handle: FileIO, path: Path, chunk_size: int, md5: Optional[Hasher]) -> None:
+    def __init__(
+        self, handle: FileIO, path: Path, chunk_size: int, hasher: Optional[Hasher]
+    ) -> None:
         self._handle = handle
         self.path = path
         self.chunk_size = chunk_size
-        self._md5 = md5
+        self._hasher = hasher
         self._buffer: ByteArray = np.empty(chunk_size, dtype=np.uint8)
         self._position = 0
         self._ended = False
@@ -116,14 +119,14 @@ class BaseStream:
                 filled += count
         except OSError as exc:
             raise InputError(f"reading failed: {exc.strerror}", path=self.path) from None
-        if self._md5 is not None:
-            self._md5.update(view[:filled])
+        if self._hasher is not None:
+            self._hasher.update(view[:filled])
         return filled
 
-    def md5_of_whole_base(self) -> str:
-        """MD5 of the whole base file: the part past the payload is read now, once."""
-        if self._md5 is None:
+    def digest_of_whole_base(self) -> str:
+        """The whole base file's digest: the part past the payload is read now, once."""
+        if self._hasher is None:
             raise RuntimeError("the base was not hashed")
         while not self._ended:
             self._read_into(self._buffer)
-        return self._md5.hexdigest()
+        return self._hasher.hexdigest()

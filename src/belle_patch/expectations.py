@@ -20,7 +20,7 @@ BASE_SIDE = "base"  # the converted LLaMA folder an Open-Assistant payload was m
 
 @dataclass(frozen=True)
 class Expectations:
-    """MD5s of restored files and of downloads, keyed by file name.
+    """MD5s of restored files and of downloads, keyed by file name (64 hex digits: a SHA-256).
 
     With ``side`` set, only that side of a release is listed: its downloads (MD5s or, with
     64 hex digits, SHA-256s) or its base files (in ``restored``).
@@ -34,13 +34,13 @@ class Expectations:
     problems: Tuple[Tuple[int, str], ...] = ()
     problem_count: int = 0
     failed: Dict[str, Tuple[str, str]] = field(default_factory=dict)
-    base: Dict[str, str] = field(default_factory=dict)  # Open-Assistant: MD5s of base files
+    base: Dict[str, str] = field(default_factory=dict)  # Open-Assistant: base MD5s or SHA-256s
     environment: str = ""  # Open-Assistant: the conversion environment the base comes from
     side: str = ""
 
     @classmethod
     def from_release(cls, release: Release) -> Expectations:
-        restored = release.restored_md5s()
+        restored = release.restored_digests()
         restored.update(dict(release.other_files))
         headerless = frozenset(
             f.enc_name for f in release.files if release.headerless and f.enc_name
@@ -51,7 +51,7 @@ class Expectations:
             release.enc_md5s(),
             headerless,
             release,
-            base=release.base_md5s(),
+            base=release.base_digests(),
             environment=release.environment,
         )
 
@@ -81,7 +81,7 @@ class Expectations:
             f"the base of {release.name}",
             restored=listed,
             release=release,
-            base=release.base_md5s(),
+            base=release.base_digests(),
             environment=release.environment,
             side=BASE_SIDE,
         )

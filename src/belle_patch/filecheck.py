@@ -20,7 +20,7 @@ from .engine import Consumer, ProgressCallback, pump
 from .errors import BellePatchError, UsageError
 from .expectations import DOWNLOADS_SIDE, Expectations
 from .formats import OASST as OASST_FORMAT
-from .hashing import MD5, SHA256, XXH3_128, new_hasher
+from .hashing import MD5, SHA256, XXH3_128, digest_kind, new_hasher
 from .keystream import CHUNK_SIZE
 from .registry import (
     HASHED_NAME_FORMATS,
@@ -263,11 +263,6 @@ class CheckHooks:
             self.done(check)
 
 
-def digest_kind(expected: str) -> str:
-    """The hash a listed digest is: SHA-256 when it has 64 hex digits, else MD5."""
-    return SHA256 if len(expected) == 64 else MD5
-
-
 def check_file(
     name: str,
     expected: str,
@@ -413,7 +408,7 @@ class ContentProbe:
 
 def release_md5s(release: Release) -> Dict[str, str]:
     """Every restored name a release publishes an MD5 for, the model card included."""
-    return {**release.restored_md5s(), **dict(release.other_files)}
+    return {**release.restored_digests(), **dict(release.other_files)}
 
 
 def release_of_patches(files: FileIndex) -> Optional[Release]:

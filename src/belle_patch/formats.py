@@ -88,9 +88,10 @@ class XorFormat:
         return check_safe_name(restored_name) + self.suffix
 
     def open_key(
-        self, key: KeyMaterial, restored_name: str, *, hash_base: bool = False
+        self, key: KeyMaterial, restored_name: str, *, base_algorithm: Optional[str] = None
     ) -> ChunkKey:
-        """The key stream for one file; the caller closes it."""
+        """The key stream for one file (a base file hashed with ``base_algorithm`` as it is
+        read); the caller closes it."""
         if self.key_kind == BASE_FOLDER:
             if not isinstance(key, BaseFolder):
                 raise KeyFileError(
@@ -98,7 +99,7 @@ class XorFormat:
                     path=getattr(key, "path", None),
                     hint="pass the converted LLaMA folder the release was made against",
                 )
-            return key.open_for(restored_name, hash_md5=hash_base)
+            return key.open_for(restored_name, hash_algorithm=base_algorithm)
         if not isinstance(key, KeySource):
             raise KeyFileError(
                 f"{self.description} files are XORed with a key file, not a folder",

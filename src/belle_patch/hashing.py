@@ -18,6 +18,11 @@ MD5 = "md5"
 XXH3_128 = "xxh3_128"
 
 
+def digest_kind(expected: str) -> str:
+    """The hash a listed digest is: SHA-256 when it has 64 hex digits, else MD5."""
+    return SHA256 if len(expected) == 64 else MD5
+
+
 class Hasher(Protocol):
     """What hashlib and xxhash objects have in common."""
 

@@ -23,6 +23,7 @@ HEADER = "header"
 NO_HEADER = "no-header"
 OPENBUDDY = "openbuddy"
 OASST = "oasst"
+HASHLESS_NAME_FORMATS = frozenset({OPENBUDDY, OASST})
 RELEASE_FORMATS = (HEADER, NO_HEADER, OPENBUDDY, OASST)
 # The formats keyed by a LLaMA file whose patches carry the SHA-256 in their names.
 HASHED_NAME_FORMATS = (HEADER, NO_HEADER)
@@ -85,10 +86,16 @@ class Release:
     def publishes_restored_checksums(self) -> bool:
         return any(f.md5 or f.sha256 for f in self.files)
 
-    def base_md5s(self) -> Dict[str, str]:
-        return {b.name: b.md5 for b in self.base_files if b.md5}
+    def base_digests(self) -> Dict[str, str]:
+        """Each base file's MD5, or its SHA-256 where only that is published."""
+        return {b.name: digest for b in self.base_files if (digest := b.md5 or b.sha256)}
 
-    def restored_md5s(self) -> Dict[str, str]:
+    def restored_digests(self) -> Dict[str, str]:
+        """Each restored file's MD5; for the formats whose names carry no hash, its SHA-256
+        where only that is published (PygmalionAI). A BELLE name's SHA-256 is checked by the
+        patch header instead."""
+        if self.format in HASHLESS_NAME_FORMATS:
+            return {f.name: digest for f in self.files if (digest := f.md5 or f.sha256)}
         return {f.name: f.md5 for f in self.files if f.md5}
 
     def enc_md5s(self) -> Dict[str, str]:

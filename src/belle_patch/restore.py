@@ -17,7 +17,7 @@ from .engine import INPUT, Consumer, ProgressCallback, pump_file
 from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
 from .formats import BELLE, TECHGPT, KeyMaterial, XorFormat
 from .guards import output_lock
-from .hashing import MD5, SHA256, XXH3_128, Hasher, hash_file, new_hasher
+from .hashing import MD5, SHA256, XXH3_128, Hasher, digest_kind, hash_file, new_hasher
 from .hub.address import ContentAddress, check_file_against, content_digests, new_digest_hasher
 from .keystream import ChunkKey
 from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
@@ -29,6 +29,7 @@ ALREADY_RESTORED = "already restored"
 DOWNLOAD_MD5 = "md5 of the download"
 DOWNLOAD_ADDRESS = "content address of the download"
 BASE_MD5 = "base MD5"
+BASE_SHA256 = "base SHA-256"
 
 
 class ListMismatch(ChecksumMismatch):
@@ -52,13 +53,16 @@ class RestoreOptions:
     """What is known about one patch beyond its bytes, and how careful to be."""
 
     expected_md5: Optional[str] = None
+    # A header-less file's SHA-256 from a list (PygmalionAI publishes SHA-256s, not MD5s).
+    expected_sha256: Optional[str] = None
     expected_enc_md5: Optional[str] = None
     headerless: bool = False  # TechGPT's variant: the same as passing format=TECHGPT
     compute_md5: bool = True
     check_download: bool = False
     force: bool = False
     key_hint: str = ""
-    expected_base_md5: Optional[str] = None  # Open-Assistant: MD5 of the base file
+    # Open-Assistant: the base file's MD5, or SHA-256 (64 hex digits) where that is listed.
+    expected_base: Optional[str] = None
     base_hint: str = ""  # Open-Assistant: the conversion environment the release names
     # Where the patch came from the Hugging Face Hub: the hash its download carries on disk,
     # which tells a damaged download from a wrong key when no download MD5 is published.
@@ -151,12 +155,16 @@ def _restore_locked(
     on_progress: Optional[ProgressCallback],
 ) -> RestoreResult:
     final_path = out_dir / patch.restored_name
-    expected_sha = patch.header.hex() or None
+    expected_sha = patch.header.hex() or options.expected_sha256
     copy_as_is = fmt.copies_as_is(key, patch.restored_name)
-    hash_base = options.expected_base_md5 is not None and not copy_as_is
+    base_algorithm = (
+        digest_kind(options.expected_base)
+        if options.expected_base is not None and not copy_as_is
+        else None
+    )
     # Header-less and no MD5: only the structure of the restored bytes can be checked.
     capture = Capture(patch.restored_name) if _by_structure(fmt, options) else None
-    planned = _checks_done(fmt, options, patch.restored_name, hash_base)
+    planned = _checks_done(fmt, options, patch.restored_name, base_algorithm)
     existing = _existing_output(
         final_path, expected_sha, options, on_progress, recorded_only=capture is not None
     )
@@ -172,7 +180,9 @@ def _restore_locked(
         key_stream: Optional[ChunkKey] = None
         if not copy_as_is:
             key_stream = stack.enter_context(
-                contextlib.closing(fmt.open_key(key, patch.restored_name, hash_base=hash_base))
+                contextlib.closing(
+                    fmt.open_key(key, patch.restored_name, base_algorithm=base_algorithm)
+                )
             )
         staged = stack.enter_context(StagedFile(out_dir, patch.restored_name))
         downloads = (DOWNLOAD_MD5, DOWNLOAD_ADDRESS)
@@ -201,7 +211,7 @@ def _restore_locked(
                 path=patch.path,
                 hint="wait until the download has finished, then run again",
             )
-        if hash_base and isinstance(key_stream, BaseStream):
+        if base_algorithm is not None and isinstance(key_stream, BaseStream):
             _check_base(key_stream, options)
         staged.sync()
         digests = {k: h.hexdigest() for k, h in hashers.items()}
@@ -241,22 +251,38 @@ class _Gunzip:
 
 
 def _by_structure(fmt: XorFormat, options: RestoreOptions) -> bool:
-    return not fmt.header and options.expected_md5 is None
+    return not fmt.header and options.expected_md5 is None and options.expected_sha256 is None
+
+
+def _reference(fmt: XorFormat, options: RestoreOptions) -> tuple[str, str]:
+    """The hash a restored file is held to first, and how a message names it."""
+    if fmt.header:
+        return SHA256, "SHA-256 in the header"
+    if options.expected_md5 is None and options.expected_sha256 is not None:
+        return SHA256, "SHA-256 in the list"
+    return MD5, "MD5 in the list"
 
 
 def _check_base(base: BaseStream, options: RestoreOptions) -> None:
-    actual = base.md5_of_whole_base()
-    if actual != options.expected_base_md5:
-        environment = f" ({options.base_hint})" if options.base_hint else ""
-        raise BaseMismatch(
-            "this base file differs from the conversion the release was made against"
-            f"{environment}: its MD5 is {actual}, the release lists {options.expected_base_md5}",
-            path=base.path,
-            hint="convert the original LLaMA weights again in the environment the release names",
-            algorithm=BASE_MD5,
-            expected=options.expected_base_md5 or "",
-            actual=actual,
-        )
+    actual = base.digest_of_whole_base()
+    if actual != options.expected_base:
+        raise base_mismatch(base.path, options.expected_base or "", actual, options.base_hint)
+
+
+def base_mismatch(path: Path, listed: str, actual: str, base_hint: str) -> BaseMismatch:
+    """A base file whose MD5 (or SHA-256) is not the one the release lists."""
+    algorithm = digest_kind(listed)
+    name = "SHA-256" if algorithm == SHA256 else "MD5"
+    environment = f" ({base_hint})" if base_hint else ""
+    return BaseMismatch(
+        "this base file differs from the conversion the release was made against"
+        f"{environment}: its {name} is {actual}, the release lists {listed}",
+        path=path,
+        hint="convert the original LLaMA weights again in the environment the release names",
+        algorithm=BASE_SHA256 if algorithm == SHA256 else BASE_MD5,
+        expected=listed,
+        actual=actual,
+    )
 
 
 def _checks_address(options: RestoreOptions) -> bool:
@@ -272,7 +298,7 @@ def _restore_hashers(
     options: RestoreOptions, header: bytes, fmt: XorFormat, patch_size: int
 ) -> dict[str, Hasher]:
     hashers = {XXH3_128: new_hasher(XXH3_128)}
-    if fmt.header:
+    if fmt.header or options.expected_sha256 is not None:
         hashers[SHA256] = new_hasher(SHA256)
     if options.compute_md5 or options.expected_md5 is not None:
         hashers[MD5] = new_hasher(MD5)
@@ -288,9 +314,9 @@ def _restore_hashers(
 
 
 def _checks_done(
-    fmt: XorFormat, options: RestoreOptions, restored_name: str, base_checked: bool
+    fmt: XorFormat, options: RestoreOptions, restored_name: str, base_algorithm: Optional[str]
 ) -> List[str]:
-    checks = ["SHA-256"] if fmt.header else []
+    checks = ["SHA-256"] if fmt.header or options.expected_sha256 is not None else []
     if options.expected_md5 is not None:
         checks.append("MD5")
     if options.check_download and options.expected_enc_md5 is not None:
@@ -299,8 +325,8 @@ def _checks_done(
         checks.append(f"download {options.download_address.kind}")
     if _by_structure(fmt, options):
         checks.append(check_label(restored_name))
-    if base_checked:
-        checks.append(BASE_MD5)
+    if base_algorithm is not None:
+        checks.append(BASE_SHA256 if base_algorithm == SHA256 else BASE_MD5)
     return checks
 
 
@@ -319,8 +345,20 @@ def _check_restored(
     fmt: XorFormat,
 ) -> None:
     sha256 = digests.get(SHA256)
-    if sha256 is not None and sha256 != header_hex:
+    if sha256 is not None and header_hex and sha256 != header_hex:
         raise _diagnose_mismatch(patch, header_hex, sha256, digests, options, fmt)
+    listed_sha256 = options.expected_sha256
+    if sha256 is not None and listed_sha256 is not None and sha256 != listed_sha256:
+        if not fmt.header:
+            raise _diagnose_mismatch(patch, listed_sha256, sha256, digests, options, fmt)
+        raise ListMismatch(
+            f"the restored file's SHA-256 {sha256} differs from the list's {listed_sha256}",
+            path=patch,
+            hint="the patch itself verified, so the list is for another release or version",
+            algorithm=SHA256,
+            expected=listed_sha256,
+            actual=sha256,
+        )
     download = digests.get(DOWNLOAD_MD5)
     if download is not None and download != options.expected_enc_md5:
         raise ChecksumMismatch(
@@ -366,8 +404,7 @@ def _diagnose_mismatch(
     fmt: XorFormat,
 ) -> ChecksumMismatch:
     """Say which stage failed: the download, the key, or (unknown) either."""
-    algorithm = SHA256 if fmt.header else MD5
-    what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
+    algorithm, what = _reference(fmt, options)
     published = options.expected_enc_md5
     if published is None and options.download_address is not None:
         return _diagnose_by_address(
@@ -431,8 +468,7 @@ def _download_or_key(
     intact: str,
 ) -> ChecksumMismatch:
     """Blame the download when its own checksum says it is damaged, else the key."""
-    algorithm = SHA256 if fmt.header else MD5
-    what = "SHA-256 in the header" if fmt.header else "MD5 in the list"
+    algorithm, what = _reference(fmt, options)
     if damaged is not None:
         return DownloadDamaged(
             f"the restored data does not match the {what}, and {damaged}",

@@ -62,6 +62,9 @@ def _echo_family(release: Release) -> None:
     download_sha256s = sum(1 for f in release.files if f.enc_sha256)
     if download_sha256s:
         click.echo(f"    SHA-256s of downloads (Hugging Face LFS ids): {download_sha256s}")
+    restored_sha256s = sum(1 for f in release.files if f.sha256)
+    if restored_sha256s:
+        click.echo(f"    SHA-256s of restored files: {restored_sha256s}")
     if release.payload_folder:
         click.echo(f"    payload folder: {release.payload_folder}/")
     if release.base_files:

@@ -16,20 +16,19 @@ from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.formats import BELLE, OPENBUDDY, KeyMaterial, XorFormat, check_openbuddy_seed
 from belle_patch.guards import check_free_space
-from belle_patch.hashing import MD5, SHA256, hash_file
+from belle_patch.hashing import MD5, SHA256, digest_kind, hash_file
 from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
 from belle_patch.registry import Release, find_release, key_description, releases_by_patch_names
 from belle_patch.restore import (
-    BASE_MD5,
     RESTORED,
-    BaseMismatch,
     DownloadDamaged,
     KeyMismatch,
     ListMismatch,
     RestoreOptions,
     RestoreResult,
+    base_mismatch,
     restore_patch,
 )
 from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY
@@ -288,8 +287,12 @@ def decrypt(
 
     def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
         restored_name = parse_patch_name(path.name).restored_name
+        expected_md5, expected_sha256 = _split(
+            expected.restored.get(restored_name) if expected else None
+        )
         options = RestoreOptions(
-            expected_md5=expected.restored.get(restored_name) if expected else None,
+            expected_md5=expected_md5,
+            expected_sha256=expected_sha256,
             expected_enc_md5=expected.downloads.get(path.name) if expected else None,
             headerless=bool(expected and path.name in expected.headerless),
             compute_md5=compute_md5,
@@ -438,18 +441,20 @@ def _decrypt_family(
 
     def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
         restored_name = fmt.restored_name(path.name)
-        expected_md5 = expected.restored.get(restored_name) if expected else None
-        base_md5 = expected.base.get(restored_name) if expected else None
+        listed = expected.restored.get(restored_name) if expected else None
+        expected_md5, expected_sha256 = _split(listed)
+        base_digest = expected.base.get(restored_name) if expected else None
         options = RestoreOptions(
             expected_md5=expected_md5,
+            expected_sha256=expected_sha256,
             expected_enc_md5=expected.downloads.get(path.name) if expected else None,
             compute_md5=compute_md5,
             check_download=check_downloads,
             force=force,
             key_hint=key_hint,
-            # An output that matches its MD5 proves its base right; hashing the base too
-            # would cost a second MD5 over as many bytes. It is hashed when the output fails.
-            expected_base_md5=None if expected_md5 else base_md5,
+            # An output that matches its checksum proves its base right; hashing the base too
+            # would cost a second hash over as many bytes. It is hashed when the output fails.
+            expected_base=None if listed else base_digest,
             base_hint=_environment_hint(expected),
             download_address=addresses.address_of(path),
         )
@@ -458,9 +463,9 @@ def _decrypt_family(
                 path, key_material, out_dir, options, format=fmt, on_progress=on_progress
             )
         except ChecksumMismatch as exc:
-            if expected_md5 and base_md5 and isinstance(key_material, BaseFolder):
+            if listed and base_digest and isinstance(key_material, BaseFolder):
                 raise _base_or(
-                    exc, key_material.path_for(restored_name), base_md5, options
+                    exc, key_material.path_for(restored_name), base_digest, options
                 ) from None
             raise
 
@@ -477,25 +482,24 @@ def _decrypt_family(
 def _base_or(
     error: ChecksumMismatch, base_path: Path, listed: str, options: RestoreOptions
 ) -> BellePatchError:
-    """The output failed its MD5: blame the base file when it is not the listed one."""
-    if error.algorithm != MD5 or not base_path.is_file():
+    """The output failed its checksum: blame the base file when it is not the listed one."""
+    if error.algorithm not in (MD5, SHA256) or not base_path.is_file():
         return error
+    algorithm = digest_kind(listed)
     try:
-        actual = hash_file(base_path, [MD5])[MD5]
+        actual = hash_file(base_path, [algorithm])[algorithm]
     except OSError:
         return error
     if actual == listed:
         return error
-    environment = f" ({options.base_hint})" if options.base_hint else ""
-    return BaseMismatch(
-        "this base file differs from the conversion the release was made against"
-        f"{environment}: its MD5 is {actual}, the release lists {listed}",
-        path=base_path,
-        hint="convert the original LLaMA weights again in the environment the release names",
-        algorithm=BASE_MD5,
-        expected=listed,
-        actual=actual,
-    )
+    return base_mismatch(base_path, listed, actual, options.base_hint)
+
+
+def _split(digest: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """A listed digest as (MD5, SHA-256): lists hold either, told apart by length."""
+    if digest is None:
+        return None, None
+    return (None, digest) if digest_kind(digest) == SHA256 else (digest, None)
 
 
 def _environment_hint(expected: Optional[Expectations]) -> str:

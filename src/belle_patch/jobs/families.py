@@ -227,8 +227,8 @@ def _oasst_releases(names: Sequence[str], inputs: Sequence[Path]) -> List[Releas
 def _shared_base(found: Sequence[Release]) -> Dict[str, str]:
     if len(found) < 2:
         return {}
-    first = found[0].base_md5s()
-    if first and all(r.base_md5s() == first for r in found[1:]):
+    first = found[0].base_digests()
+    if first and all(r.base_digests() == first for r in found[1:]):
         return first
     return {}
 

@@ -458,9 +458,9 @@ def _holds_payload(release: Release, files: FileIndex, probe: ContentProbe) -> b
     ):
         return True
     clear = shipped_in_clear(release)
-    restored = {n: m for n, m in release.restored_md5s().items() if n not in clear}
+    restored = {n: m for n, m in release.restored_digests().items() if n not in clear}
     smallest = probe.smallest(n for n in restored if n in files)
-    if smallest is not None and probe.md5(smallest) == restored[smallest]:
+    if smallest is not None and probe.digest(smallest, restored[smallest]) == restored[smallest]:
         return False
     downloads = Expectations.for_downloads(release).downloads
     smallest = probe.smallest(n for n in downloads if n in files)
