@@ -198,13 +198,33 @@ def test_file_shorter_than_the_header(release: Release, tmp_path: Path) -> None:
 
 
 def test_name_without_hash(release: Release, tmp_path: Path) -> None:
+    """Only hash-less names and a key that is not OpenBuddy's: no format fits, nothing runs."""
     patch, out = _single(
         release, tmp_path, "config.json.enc", release.patches["config.json"].read_bytes()
     )
     result = run("decrypt", patch, "-k", release.key, "-o", out)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        f"belle-patch: error: {release.key}: the .enc names carry no SHA-256, so these are not "
+        "BELLE patches as published, and they are not OpenBuddy's with this key: "
+    )
+    assert "give BELLE patches their published names (<name>.<sha256>.enc)" in result.stderr
+    assert not out.exists()
+
+
+def test_name_without_hash_beside_published_names(release: Release, tmp_path: Path) -> None:
+    """With BELLE names beside it, a hash-less name is a BELLE patch with a name to fix."""
+    patch, out = _single(
+        release, tmp_path, "config.json.enc", release.patches["config.json"].read_bytes()
+    )
+    published = release.patches["tokenizer_config.json"]
+    (patch.parent / published.name).write_bytes(published.read_bytes())
+    result = run("decrypt", patch.parent, "-k", release.key, "-o", out)
     assert result.exit_code == 1
     assert "config.json.enc: the name does not end in .<64 hex digits>.enc" in result.stderr
-    assert all_names(out) == []
+    assert "carry no SHA-256, as OpenBuddy's do" in result.stderr  # the note: both ways out
+    assert final_names(out) == ["tokenizer_config.json"]
 
 
 def test_header_not_matching_name(release: Release, tmp_path: Path) -> None:

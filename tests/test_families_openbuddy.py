@@ -144,18 +144,21 @@ def test_wrong_key_with_a_list_fails_by_md5(tmp_path: Path) -> None:
     assert final_names(out) == []
 
 
-def test_hashless_names_without_format_and_no_seed_match_say_both_ways(tmp_path: Path) -> None:
-    """Not OpenBuddy's key and no --format: the names are taken for misnamed BELLE patches
-    (as before OpenBuddy was known), and the note says the two ways out."""
+def test_hashless_names_without_format_and_no_seed_match_say_the_ways_out(
+    tmp_path: Path,
+) -> None:
+    """Not OpenBuddy's key and no --format: a usage error naming the key it should be."""
     release = _release(tmp_path)
     out = tmp_path / "out"
     result = run("decrypt", release["enc"], "--key", release["key"], "--out", out)
-    assert result.exit_code == 1
-    assert "0 restored, 2 failed" in result.stdout
-    assert "carry no SHA-256, as OpenBuddy's do" in result.stderr
-    assert "--format openbuddy" in result.stderr and "right key" in result.stderr
-    assert "the name does not end in .<64 hex digits>.enc" in result.stderr
-    assert all_names(out) == []
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "the .enc names carry no SHA-256" in result.stderr
+    assert "not OpenBuddy's with this key: the key's first 16 MiB hash to" in result.stderr
+    assert "it should be LLaMA-1 7B consolidated.00.pth" in result.stderr
+    assert "add --format openbuddy to use this one anyway" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_encrypt_then_decrypt_round_trip_with_the_manifest(tmp_path: Path) -> None:

@@ -243,7 +243,8 @@ def decrypt(
             "with --base for Open-Assistant payloads)",
         )
     hashless_note = ""
-    if format is None and _has_hashless_names(inputs):
+    hashless, hashed = _name_kinds(inputs) if format is None else (0, 0)
+    if hashless:
         seed = check_openbuddy_seed(open_key(key))
         if seed.matches or _listed_format(manifest, release) == OPENBUDDY.name:
             return _decrypt_family(
@@ -251,8 +252,18 @@ def decrypt(
                 base=None, compressed=False, force=force, check_downloads=check_downloads,
                 compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
             )  # fmt: skip
+        if not hashed:
+            # Neither BELLE patches as published nor OpenBuddy's with this key: guessing
+            # would fail every file for a reason the user cannot see.
+            raise UsageError(
+                "the .enc names carry no SHA-256, so these are not BELLE patches as published, "
+                f"and they are not OpenBuddy's with this key: {seed.describe()}",
+                path=str(key),
+                hint="pass that key with --key, add --format openbuddy to use this one anyway, "
+                "or give BELLE patches their published names (<name>.<sha256>.enc)",
+            )
         else:
-            # Not OpenBuddy's key: the files stay BELLE patches with a name to fix, unless told.
+            # Some names are BELLE's: the others are BELLE patches with a name to fix.
             hashless_note = (
                 "note: some .enc names carry no SHA-256, as OpenBuddy's do, but "
                 f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
@@ -370,8 +381,10 @@ def _listed_format(manifest: Optional[PathInput], release: Optional[str]) -> str
     return ""
 
 
-def _has_hashless_names(inputs: PathInputs) -> bool:
-    """Whether any input patch is named ``<name>.enc`` without a SHA-256 (OpenBuddy's way)."""
+def _name_kinds(inputs: PathInputs) -> Tuple[int, int]:
+    """How many input patches are named ``<name>.enc`` without a SHA-256 (OpenBuddy's way),
+    and how many ``<name>.<sha256>.enc`` (BELLE's)."""
+    hashless = hashed = 0
     for path in as_paths(inputs):
         try:
             candidates = list(path.iterdir()) if path.is_dir() else [path]
@@ -379,12 +392,14 @@ def _has_hashless_names(inputs: PathInputs) -> bool:
             continue  # select_inputs words the unreadable folder
         for candidate in candidates:
             name = candidate.name
-            if _is_patch(candidate) and not name.startswith("."):
+            if _is_patch(candidate) and not name.startswith(".") and candidate.is_file():
                 try:
                     parse_patch_name(name)
                 except BellePatchError:
-                    return True
-    return False
+                    hashless += 1
+                else:
+                    hashed += 1
+    return hashless, hashed
 
 
 def _decrypt_family(
