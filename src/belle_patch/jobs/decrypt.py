@@ -20,7 +20,7 @@ from belle_patch.hashing import MD5, SHA256, digest_kind, hash_file
 from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
-from belle_patch.registry import Release, find_release, key_description, releases_by_patch_names
+from belle_patch.registry import find_release, key_description, releases_by_patch_names
 from belle_patch.restore import (
     RESTORED,
     DownloadDamaged,
@@ -223,36 +223,94 @@ def decrypt(
     Other formats: ``format="openbuddy"`` restores OpenBuddy's ``<name>.enc`` files with
     ``key`` (LLaMA-1 7B ``consolidated.00.pth``, of which the first 16 MiB are used); it is
     chosen without asking when the names carry no hash and the key starts with OpenBuddy's
-    seed. ``base`` (a folder: the LLaMA conversion an Open-Assistant or PygmalionAI payload
-    was made against) restores such a payload folder (``format="oasst"``, implied);
-    ``compressed`` for the publisher's gzip variant. Base files are checked against the
-    release's base MD5s when known. Files that no checksum can verify are checked for the
-    structure of their type (``report.structure_only``), or reported in
+    seed (only such names with another key raise UsageError). ``base`` (a folder: the LLaMA
+    conversion an Open-Assistant or PygmalionAI payload was made against) restores such a
+    payload folder (``format="oasst"``, implied); ``compressed`` for the publisher's gzip
+    variant. Restored files are checked against the list's MD5s, or SHA-256s where a list
+    gives those (PygmalionAI); a base file against the release's base MD5 or SHA-256 when its
+    output fails or has no listed checksum. Files that no checksum can verify are checked for
+    the structure of their type (``report.structure_only``), or reported in
     ``report.not_verified``.
     """
-    if base is not None or format in ("oasst", "oasst-gzip") or compressed:
-        return _decrypt_family(
-            inputs, key=key, out=out, manifest=manifest, release=release, format=format,
-            base=base, compressed=compressed, force=force, check_downloads=check_downloads,
-            compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
-        )  # fmt: skip
-    if key is None:
+    started = time.monotonic()
+    events = progress or ProgressEvents()
+    out_dir = Path(out)
+    if manifest is not None and release is not None:
+        raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
+    plan = _plan(
+        inputs, key=key, out_dir=out_dir, manifest=manifest, release=release, format=format,
+        base=base, compressed=compressed, check_key=check_key, events=events,
+    )  # fmt: skip
+    restore = _restorer(
+        plan, out_dir, compute_md5=compute_md5, check_downloads=check_downloads, force=force
+    )
+    batch = _restore_all(
+        plan.selection, restore, out_dir, events, fmt=plan.format, space_check=space_check,
+        jobs=jobs, stop_rule=plan.stop_rule,
+    )  # fmt: skip
+    known = plan.expected.release if plan.expected else None
+    return DecryptReport(
+        out=out_dir,
+        release=known.id if known else None,
+        release_name=known.name if known else None,
+        release_source=plan.how,
+        key=plan.key_text,
+        restored=tuple(batch.done),
+        failed=tuple(batch.failed),
+        skipped=tuple(batch.skipped),
+        stopped=batch.stopped,
+        seconds=time.monotonic() - started,
+        format=plan.format.name,
+        published=plan.published,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a decrypt runs: one format, its inputs and key material, what they should hash to."""
+
+    format: XorFormat
+    selection: Selection
+    key: KeyMaterial
+    key_text: str  # what the key (or base folder) was recognised as
+    expected: Optional[Expectations]
+    how: str  # where ``expected`` came from ("given", "recognised ...", or "")
+    stop_rule: Optional[StopRule]
+    published: str = ""  # what the release does not publish, when that matters
+
+
+def _plan(
+    inputs: PathInputs,
+    *,
+    key: Optional[PathInput],
+    out_dir: Path,
+    manifest: Optional[PathInput],
+    release: Optional[str],
+    format: Optional[str],
+    base: Optional[PathInput],
+    compressed: bool,
+    check_key: bool,
+    events: Progress,
+) -> _Plan:
+    """The format the inputs and key call for, and everything known about the files.
+
+    BELLE patches name their SHA-256 and fit a LLaMA key file that can be identified; the
+    other families are told apart by their names, the key's first bytes or a base folder.
+    """
+    family = base is not None or format in ("oasst", "oasst-gzip") or compressed
+    if not family and key is None:
         raise UsageError(
             "missing the key",
             hint="pass the original LLaMA consolidated.00.pth with --key (or a base folder "
             "with --base for Open-Assistant payloads)",
         )
     hashless_note = ""
-    hashless, hashed = _name_kinds(inputs) if format is None else (0, 0)
-    if hashless:
+    hashless, hashed = _name_kinds(inputs) if not family and format is None else (0, 0)
+    if hashless and key is not None:
         seed = check_openbuddy_seed(open_key(key))
         if seed.matches or _listed_format(manifest, release) == OPENBUDDY.name:
-            return _decrypt_family(
-                inputs, key=key, out=out, manifest=manifest, release=release, format=None,
-                base=None, compressed=False, force=force, check_downloads=check_downloads,
-                compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
-            )  # fmt: skip
-        if not hashed:
+            family = True
+        elif not hashed:
             # Neither BELLE patches as published nor OpenBuddy's with this key: guessing
             # would fail every file for a reason the user cannot see.
             raise UsageError(
@@ -269,21 +327,31 @@ def decrypt(
                 f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
                 "them with this key (each file is then checked by its MD5 list or by its structure)"
             )
-    if format not in (None, "belle"):
-        return _decrypt_family(
-            inputs, key=key, out=out, manifest=manifest, release=release, format=format,
-            base=None, compressed=False, force=force, check_downloads=check_downloads,
-            compute_md5=compute_md5, space_check=space_check, jobs=jobs, progress=progress,
+    if family or format not in (None, "belle"):
+        return _family_plan(
+            inputs, key=key, out_dir=out_dir, manifest=manifest, release=release,
+            format=format, base=base, compressed=compressed, events=events,
         )  # fmt: skip
-    started = time.monotonic()
-    events = progress or ProgressEvents()
+    assert key is not None
     if hashless_note:
         events.note(hashless_note)
-    out_dir = Path(out)
+    return _belle_plan(
+        inputs, key=key, manifest=manifest, release=release, check_key=check_key, events=events
+    )
+
+
+def _belle_plan(
+    inputs: PathInputs,
+    *,
+    key: PathInput,
+    manifest: Optional[PathInput],
+    release: Optional[str],
+    check_key: bool,
+    events: Progress,
+) -> _Plan:
     key_source = open_key(key)
     inputs_found = resolve_download_inputs(as_paths(inputs))
     selection = select_inputs(inputs_found, _is_patch, "a patch (.enc) file")
-    addresses = DownloadAddresses()
     _refuse_two_patches_for_one_name(selection.files)
     expected, how = _expectations(manifest, release, selection.files)
     known = expected.release if expected else None
@@ -294,13 +362,69 @@ def decrypt(
         check_key_fits(identity, known, key_path=str(key_source.path))
     if check_key or identity.key is not None:
         events.note(f"key: {identity.describe()}")
+    return _Plan(BELLE, selection, key_source, identity.describe(), expected, how, key_stop_rule)
+
+
+def _family_plan(
+    inputs: PathInputs,
+    *,
+    key: Optional[PathInput],
+    out_dir: Path,
+    manifest: Optional[PathInput],
+    release: Optional[str],
+    format: Optional[str],
+    base: Optional[PathInput],
+    compressed: bool,
+    events: Progress,
+) -> _Plan:
+    """The formats without a SHA-256 header: OpenBuddy, TechGPT given by name, Open-Assistant."""
+    given = load_manifest_file(Path(manifest)) if manifest is not None else None
+    if given is None and release is not None:
+        given = Expectations.from_release(find_release(release))
+    found = resolve_download_inputs(as_paths(inputs))
+    setup: FamilySetup = family_setup(
+        found, key=key, base=base, format=format, compressed=compressed,
+        listed_format=given.format if given else "", events=events,
+    )  # fmt: skip
+    fmt = setup.format
+    if not fmt.suffix:
+        refuse_output_in_inputs(setup.selection.files, out_dir, base)
+    _refuse_two_patches_for_one_name(setup.selection.files, fmt)
+    expected, how = (
+        (given, "given")
+        if given is not None
+        else family_expectations(fmt, setup.selection.files, as_paths(inputs))
+    )
+    known = expected.release if expected else None
+    if known is not None:
+        events.note(f"release: {known.name} ({how})")
+    elif expected is not None and how:
+        events.note(f"release: {expected.label} ({how})")
+    published = unverified_note(fmt, expected)
+    if published:
+        events.note(f"note: {published}")
+    # One base file per payload file: a wrong one says nothing of the others.
+    stop_rule = None if isinstance(setup.key, BaseFolder) else key_stop_rule
+    return _Plan(
+        fmt, setup.selection, setup.key, setup.key_text, expected, how, stop_rule, published
+    )
+
+
+def _restorer(
+    plan: _Plan, out_dir: Path, *, compute_md5: bool, check_downloads: bool, force: bool
+) -> Callable[[Path, ProgressCallback], RestoreResult]:
+    """Restore one input of the plan: what is known of it becomes its RestoreOptions."""
+    expected, fmt, key = plan.expected, plan.format, plan.key
+    known = expected.release if expected else None
     key_hint = key_description(known.key.needs) if known else ""
+    base_hint = _environment_hint(expected)
+    addresses = DownloadAddresses()
 
     def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
-        restored_name = parse_patch_name(path.name).restored_name
-        expected_md5, expected_sha256 = _split(
-            expected.restored.get(restored_name) if expected else None
-        )
+        restored_name = fmt.restored_name(path.name)
+        listed = expected.restored.get(restored_name) if expected else None
+        expected_md5, expected_sha256 = _split(listed)
+        base_digest = expected.base.get(restored_name) if expected else None
         options = RestoreOptions(
             expected_md5=expected_md5,
             expected_sha256=expected_sha256,
@@ -310,15 +434,20 @@ def decrypt(
             check_download=check_downloads,
             force=force,
             key_hint=key_hint,
+            # An output that matches its checksum proves its base right; hashing the base too
+            # would cost a second hash over as many bytes. It is hashed when the output fails.
+            expected_base=None if listed else base_digest,
+            base_hint=base_hint,
             download_address=addresses.address_of(path),
         )
-        return restore_patch(path, key_source, out_dir, options, on_progress=on_progress)
+        try:
+            return restore_patch(path, key, out_dir, options, format=fmt, on_progress=on_progress)
+        except ChecksumMismatch as exc:
+            if listed and base_digest and isinstance(key, BaseFolder):
+                raise _base_or(exc, key.path_for(restored_name), base_digest, options) from None
+            raise
 
-    batch = _restore_all(
-        selection, restore, out_dir, events, fmt=BELLE, space_check=space_check, jobs=jobs,
-        stop_rule=key_stop_rule,
-    )  # fmt: skip
-    return _report(out_dir, known, how, identity.describe(), batch, started)
+    return restore
 
 
 def _restore_all(
@@ -343,33 +472,6 @@ def _restore_all(
         if batch.done:
             keep()
     return batch
-
-
-def _report(
-    out_dir: Path,
-    known: Optional[Release],
-    how: str,
-    key_text: str,
-    batch: BatchReport[RestoreResult],
-    started: float,
-    *,
-    format: str = BELLE.name,
-    published: str = "",
-) -> DecryptReport:
-    return DecryptReport(
-        out=out_dir,
-        release=known.id if known else None,
-        release_name=known.name if known else None,
-        release_source=how,
-        key=key_text,
-        restored=tuple(batch.done),
-        failed=tuple(batch.failed),
-        skipped=tuple(batch.skipped),
-        stopped=batch.stopped,
-        seconds=time.monotonic() - started,
-        format=format,
-        published=published,
-    )
 
 
 def _listed_format(manifest: Optional[PathInput], release: Optional[str]) -> str:
@@ -400,98 +502,6 @@ def _name_kinds(inputs: PathInputs) -> Tuple[int, int]:
                 else:
                     hashed += 1
     return hashless, hashed
-
-
-def _decrypt_family(
-    inputs: PathInputs,
-    *,
-    key: Optional[PathInput],
-    out: PathInput,
-    manifest: Optional[PathInput],
-    release: Optional[str],
-    format: Optional[str],
-    base: Optional[PathInput],
-    compressed: bool,
-    force: bool,
-    check_downloads: bool,
-    compute_md5: bool,
-    space_check: bool,
-    jobs: Optional[int],
-    progress: Optional[Progress],
-) -> DecryptReport:
-    """The formats without a SHA-256 header: OpenBuddy, TechGPT given by name, Open-Assistant."""
-    started = time.monotonic()
-    events = progress or ProgressEvents()
-    out_dir = Path(out)
-    if manifest is not None and release is not None:
-        raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
-    given = load_manifest_file(Path(manifest)) if manifest is not None else None
-    if given is None and release is not None:
-        given = Expectations.from_release(find_release(release))
-    addresses = DownloadAddresses()
-    found = resolve_download_inputs(as_paths(inputs))
-    setup: FamilySetup = family_setup(
-        found, key=key, base=base, format=format, compressed=compressed,
-        listed_format=given.format if given else "", events=events,
-    )  # fmt: skip
-    fmt = setup.format
-    if not fmt.suffix:
-        refuse_output_in_inputs(setup.selection.files, out_dir, base)
-    _refuse_two_patches_for_one_name(setup.selection.files, fmt)
-    expected, how = (
-        (given, "given")
-        if given is not None
-        else family_expectations(fmt, setup.selection.files, as_paths(inputs))
-    )
-    known = expected.release if expected else None
-    if known is not None:
-        events.note(f"release: {known.name} ({how})")
-    elif expected is not None and how:
-        events.note(f"release: {expected.label} ({how})")
-    published = unverified_note(fmt, expected)
-    if published:
-        events.note(f"note: {published}")
-    key_material: KeyMaterial = setup.key
-    key_hint = key_description(known.key.needs) if known else ""
-
-    def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
-        restored_name = fmt.restored_name(path.name)
-        listed = expected.restored.get(restored_name) if expected else None
-        expected_md5, expected_sha256 = _split(listed)
-        base_digest = expected.base.get(restored_name) if expected else None
-        options = RestoreOptions(
-            expected_md5=expected_md5,
-            expected_sha256=expected_sha256,
-            expected_enc_md5=expected.downloads.get(path.name) if expected else None,
-            compute_md5=compute_md5,
-            check_download=check_downloads,
-            force=force,
-            key_hint=key_hint,
-            # An output that matches its checksum proves its base right; hashing the base too
-            # would cost a second hash over as many bytes. It is hashed when the output fails.
-            expected_base=None if listed else base_digest,
-            base_hint=_environment_hint(expected),
-            download_address=addresses.address_of(path),
-        )
-        try:
-            return restore_patch(
-                path, key_material, out_dir, options, format=fmt, on_progress=on_progress
-            )
-        except ChecksumMismatch as exc:
-            if listed and base_digest and isinstance(key_material, BaseFolder):
-                raise _base_or(
-                    exc, key_material.path_for(restored_name), base_digest, options
-                ) from None
-            raise
-
-    # One base file per payload file: a wrong one says nothing about the others.
-    batch = _restore_all(
-        setup.selection, restore, out_dir, events, fmt=fmt, space_check=space_check, jobs=jobs,
-        stop_rule=None if isinstance(key_material, BaseFolder) else key_stop_rule,
-    )  # fmt: skip
-    return _report(
-        out_dir, known, how, setup.key_text, batch, started, format=fmt.name, published=published
-    )
 
 
 def _base_or(
