@@ -273,6 +273,38 @@ def test_ctrl_c_during_start_up_prints_no_traceback(tmp_path: Path) -> None:
         assert process.returncode in (0, 130, -signal.SIGINT), (delay, process.returncode)
 
 
+@pytest.mark.parametrize(
+    ("signum", "word", "code"),
+    [(signal.SIGINT, "interrupted", 130), (signal.SIGTERM, "terminated", 143)],
+)
+def test_a_signal_that_breaks_an_extension_import_still_ends_as_the_signal(
+    signum: int, word: str, code: int
+) -> None:
+    """numpy turns the exception a signal raises in its import into an ImportError."""
+    script = (
+        "import os, signal, sys, time\n"
+        "class Finder:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name != 'numpy':\n"
+        "            return None\n"
+        "        try:\n"
+        f"            os.kill(os.getpid(), {int(signum)})\n"
+        "            time.sleep(5)\n"
+        "        except BaseException:\n"
+        "            raise ImportError('numpy.core.multiarray failed to import')\n"
+        "sys.meta_path.insert(0, Finder())\n"
+        "sys.argv = ['belle-patch', 'releases']\n"
+        "from belle_patch import entry\n"
+        "entry.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.stderr == f"belle-patch: {word}\n"
+    assert result.returncode == code
+    assert result.stdout == ""
+
+
 # ---------------------------------------------------------------- help
 
 
