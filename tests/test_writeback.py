@@ -29,15 +29,16 @@ Call = Tuple[int, int, int]  # offset, length, flags
 
 
 class FakeSyncRange:
-    """Records sync_file_range calls; waits answer ``wait_result``."""
+    """Records sync_file_range calls; waits answer ``wait_result``, queueing ``queue_result``."""
 
-    def __init__(self, wait_result: int = 0) -> None:
+    def __init__(self, wait_result: int = 0, queue_result: int = 0) -> None:
         self.calls: List[Call] = []
         self.wait_result = wait_result
+        self.queue_result = queue_result
 
     def __call__(self, fd: int, offset: int, length: int, flags: int) -> int:
         self.calls.append((offset, length, flags))
-        return self.wait_result if flags == WAIT else 0
+        return self.wait_result if flags == WAIT else self.queue_result
 
 
 def _write(tracker: WritebackTracker, sizes: List[int]) -> None:
@@ -76,21 +77,37 @@ def test_a_failed_wait_raises_the_write_error() -> None:
     assert caught.value.errno == errno.EIO
 
 
-@pytest.mark.parametrize("unsupported", [errno.EINVAL, errno.ESPIPE, errno.ENOSYS])
-def test_a_file_that_cannot_wait_is_written_as_before(unsupported: int) -> None:
-    fake = FakeSyncRange(wait_result=unsupported)
+# A wait hands over the file's recorded writeback error whatever its errno: a FUSE daemon
+# or an NFS server may have failed the write with EINVAL, ENOSYS or EOPNOTSUPP.
+EVERY_ERRNO = [errno.EIO, errno.EINVAL, errno.ESPIPE, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM]
+
+
+@pytest.mark.parametrize("error", EVERY_ERRNO, ids=errno.errorcode.get)
+def test_a_failed_wait_raises_whatever_its_errno(error: int) -> None:
+    tracker = WritebackTracker(3, step=10, sync_range=FakeSyncRange(wait_result=error))
+    tracker.wrote(10)
+    with pytest.raises(OSError) as caught:
+        tracker.wrote(10)
+    assert caught.value.errno == error
+
+
+@pytest.mark.parametrize("refused", EVERY_ERRNO, ids=errno.errorcode.get)
+def test_a_system_that_refuses_the_call_writes_as_before(refused: int) -> None:
+    # Queueing consumes no error, so its failure says only that this file or system (a
+    # seccomp filter answers EPERM or ENOSYS) will not do it: fsync does all the work.
+    fake = FakeSyncRange(wait_result=refused, queue_result=refused)
     tracker = WritebackTracker(3, step=10, sync_range=fake)
     _write(tracker, [10] * 6)
-    assert [f for _, _, f in fake.calls].count(WAIT) == 1  # tried once, then only queued
-    assert [f for _, _, f in fake.calls].count(QUEUE) == 6
+    assert fake.calls == [(0, 10, QUEUE)]  # tried once, never waited
 
 
+@pytest.mark.parametrize("error", [errno.EIO, errno.EINVAL], ids=errno.errorcode.get)
 def test_a_failed_wait_fails_the_file_and_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int
 ) -> None:
     release = make_release(tmp_path, {"big.bin": generated("writeback big", 12 * MIB)}, b"k" * 999)
     monkeypatch.setattr(writeback, "WRITEBACK_STEP", MIB)
-    monkeypatch.setattr(writeback, "_sync_range", FakeSyncRange(wait_result=errno.EIO))
+    monkeypatch.setattr(writeback, "_sync_range", FakeSyncRange(wait_result=error))
     monkeypatch.setattr(writeback, "_can_drop", True)
     out = tmp_path / "out"
     report = belle_patch.decrypt(release.enc_dir, key=release.key, out=out)
@@ -99,6 +116,38 @@ def test_a_failed_wait_fails_the_file_and_leaves_nothing(
     assert isinstance(failure.error, belle_patch.OutputError)
     assert "writing failed" in str(failure.error)
     assert not out.exists() or all_names(out) == []
+
+
+def test_a_failed_wait_fails_encrypt_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = make_release(tmp_path, {"big.bin": generated("writeback seal", 12 * MIB)}, b"k" * 99)
+    monkeypatch.setattr(writeback, "WRITEBACK_STEP", MIB)
+    monkeypatch.setattr(writeback, "_sync_range", FakeSyncRange(wait_result=errno.EINVAL))
+    monkeypatch.setattr(writeback, "_can_drop", True)
+    out = tmp_path / "out"
+    for lists in (True, False):
+        report = belle_patch.encrypt(
+            tmp_path / "finetuned" / "big.bin", key=release.key, out=out, lists=lists
+        )
+        assert report.ok is False and report.encrypted == ()
+        (failure,) = report.failed
+        assert isinstance(failure.error, belle_patch.OutputError)
+        assert not out.exists() or all_names(out) == []
+
+
+def test_a_refused_call_restores_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    content = generated("writeback refused", 12 * MIB)
+    release = make_release(tmp_path, {"big.bin": content}, b"k" * 999)
+    monkeypatch.setattr(writeback, "WRITEBACK_STEP", MIB)
+    refused = FakeSyncRange(wait_result=errno.EPERM, queue_result=errno.EPERM)
+    monkeypatch.setattr(writeback, "_sync_range", refused)
+    monkeypatch.setattr(writeback, "_can_drop", True)
+    out = tmp_path / "out"
+    report = belle_patch.decrypt(release.enc_dir, key=release.key, out=out)
+    assert report.ok is True and report.failed == ()
+    assert (out / "big.bin").read_bytes() == content
+    assert WAIT not in [flags for _, _, flags in refused.calls]
 
 
 def _disk_filesystem(path: Path) -> bool:

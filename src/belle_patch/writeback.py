@@ -29,8 +29,6 @@ _WAIT_FOR_RANGE = (
 )
 # Large enough to keep the number of system calls negligible, small enough to overlap well.
 WRITEBACK_STEP = 32 * 1024 * 1024
-# What sync_file_range says when the file or system cannot do it: nothing was lost.
-_NOT_SUPPORTED = frozenset({errno.EINVAL, errno.ESPIPE, errno.ENOSYS, errno.EOPNOTSUPP})
 
 SyncRange = Callable[[int, int, int, int], int]
 
@@ -84,10 +82,15 @@ class WritebackTracker:
         self._written += count
         if self._sync_range is None or self._written - self._queued < self._step:
             return
-        # A failure to queue only loses the head start: fsync reports real write errors.
-        self._sync_range(
+        refused = self._sync_range(
             self._fd, self._queued, self._written - self._queued, _SYNC_FILE_RANGE_WRITE
         )
+        if refused:
+            # Queueing never takes the file's recorded write error from fsync, so its failure
+            # only says this file or system (a seccomp filter, an emulator) will not do it.
+            # Waiting is never tried then: its errors could not be told from write errors.
+            self._sync_range = None
+            return
         if self._drop and self._queued > self._settled:
             self._settle(self._settled, self._queued - self._settled)
             self._settled = self._queued
@@ -96,10 +99,8 @@ class WritebackTracker:
     def _settle(self, offset: int, length: int) -> None:
         assert self._sync_range is not None
         failure = self._sync_range(self._fd, offset, length, _WAIT_FOR_RANGE)
-        if failure in _NOT_SUPPORTED:
-            self._drop = False
-            return
         if failure:
-            # Waiting consumed the error: a later fsync would not report it again.
+            # Waiting consumed the error: a later fsync would not report it again. Whatever
+            # its errno: a FUSE daemon or an NFS server may fail a write with EINVAL or ENOSYS.
             raise OSError(failure, os.strerror(failure))
         _drop_pages(self._fd, offset, length)
