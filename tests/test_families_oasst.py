@@ -379,3 +379,24 @@ def test_bundled_pygmalion_lists_hold_sha256s_of_decoded_files_only() -> None:
     # Where the card publishes MD5s they are what decrypt checks.
     pygmalion = find_release("pygmalion-7b").restored_digests()
     assert pygmalion["pytorch_model-00001-of-00002.bin"] == "98764eb949eea16f8e2e1c2d3dea0066"
+
+
+def test_output_restored_before_its_sha256_was_listed_counts_as_restored(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _sha256_manifest(tmp_path, release)
+    out = tmp_path / "out"
+    patch = release["payload"] / "config.json"
+    first = run("decrypt", patch, "--base", release["base"], "--out", out)  # structure only
+    assert first.exit_code == 0, first.stderr
+    again = run(
+        "decrypt", patch, "--base", release["base"], "--out", out, "--manifest", manifest, "--json"
+    )
+    assert again.exit_code == 0, again.stderr
+    (restored,) = json.loads(again.stdout)["restored"]
+    assert restored["status"] == "already restored"
+    assert restored["sha256"] == _sha256(release["plain"]["config.json"])
+    # A changed file is still refused, not taken as restored.
+    write(out / "config.json", release["plain"]["config.json"] + b" ")
+    changed = run("decrypt", patch, "--base", release["base"], "--out", out, "--manifest", manifest)
+    assert changed.exit_code == 1
+    assert "an output that does not verify is in the way" in changed.stderr
