@@ -551,7 +551,8 @@ def checks_for(expected: Expectations, files: FileIndex) -> Dict[str, str]:
 
 
 def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
-    """Names the release lists without an MD5 on the side being checked."""
+    """Names the release lists without a checksum (MD5, or SHA-256 where that is what it
+    publishes) on the side being checked."""
     release = expected.release
     if release is None:
         return []
@@ -564,4 +565,4 @@ def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
         return [b.name for b in release.base_files if b.name not in expected.restored]
     if any(name in files for name in expected.downloads):
         return [f.enc_name for f in release.files if f.enc_name and not f.enc_md5]
-    return [f.name for f in release.files if not f.md5]
+    return [f.name for f in release.files if f.name not in expected.restored]
