@@ -429,8 +429,12 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         published = release_md5s(release)
         telling = [n for n in published if n in files and n not in shipped_in_clear(release)]
         smallest = probe.smallest(telling)
-        if smallest is not None and probe.md5(smallest) == published[smallest]:
+        if (
+            smallest is not None
+            and probe.digest(smallest, published[smallest]) == (published[smallest])
+        ):
             fitting.append((sum(1 for n in published if n in files), release))
+    fitting = _agreeing(fitting, files, probe)
     if not fitting:
         return None
     best = max(score for score, _ in fitting)
@@ -446,6 +450,35 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         md5 = probe.md5(smallest)
         tied = [r for r, m in zip(tied, maps, strict=True) if m.get(smallest) == md5]
     return tied[0] if tied else None
+
+
+def _agreeing(
+    fitting: List[Tuple[int, Release]], files: FileIndex, probe: ContentProbe
+) -> List[Tuple[int, Release]]:
+    """Releases that publish different digests of one file cannot both be right, whatever
+    their scores (one may publish MD5s of more files, another SHA-256s of fewer): the
+    smallest such file keeps those its digest matches. A file matching none of them (a
+    damaged one) decides nothing."""
+    decided: set[str] = set()
+    while len(fitting) > 1:
+        maps = [release_md5s(release) for _, release in fitting]
+        disputed = {
+            n
+            for n in set().union(*maps)
+            if n in files and n not in decided and len({m[n] for m in maps if n in m}) > 1
+        }
+        name = probe.smallest(disputed)
+        if name is None:
+            break
+        decided.add(name)
+        matching = [
+            (pair, m)
+            for pair, m in zip(fitting, maps, strict=True)
+            if name not in m or probe.digest(name, m[name]) == m[name]
+        ]
+        if any(name in m for _, m in matching):
+            fitting = [pair for pair, _ in matching]
+    return fitting
 
 
 def shipped_in_clear(release: Release) -> frozenset[str]:
