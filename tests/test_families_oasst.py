@@ -419,3 +419,17 @@ def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Pa
         "test-pygmalion publishes no checksum for 1 of its files, which were not checked: "
         "added_tokens.json"
     ) in result.stderr
+
+
+def test_text_line_names_the_base_sha256_check(tmp_path: Path) -> None:
+    release = _release(tmp_path)
+    manifest = _sha256_manifest(tmp_path, release, files=False)
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"],
+        "--out", tmp_path / "out", "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "restored config.json (502 B, verified by structure only + base SHA-256; "
+        "no published checksum)"
+    )
