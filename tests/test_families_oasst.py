@@ -362,16 +362,19 @@ def test_a_wrong_restored_sha256_fails_the_file(tmp_path: Path) -> None:
 def test_bundled_pygmalion_lists_hold_sha256s_of_decoded_files_only() -> None:
     from belle_patch.registry import find_release
 
-    metharme = find_release("metharme-13b")
-    digests = metharme.restored_digests()
-    assert digests["pytorch_model-00001-of-00003.bin"] == (
-        "07727e130b7e4ec66162920b4e090554e6c58e87d25b433ab8123eb3a55fd5e7"
+    digests = find_release("metharme-7b").restored_digests()
+    assert digests["pytorch_model-00001-of-00002.bin"] == (
+        "7ba01a5594b0a507290cf5fbf77e2456801773dd62f1993a8f21b92156e70533"
     )
     assert digests["tokenizer.model"] == (
-        "68147850c080987172d24ad27a9ba2c65c71b46e248e8ee0f0c4eda90e2ca558"
+        "9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347"
     )
     # The docs' JSON hashes are of replacement files, not of what decoding gives.
     assert not any(name.endswith(".json") for name in digests)
+    metharme = find_release("metharme-13b")
+    # The docs and the model card list different SHA-256s for the same 13B shards: neither
+    # is used, as either could fail a good file.
+    assert metharme.restored_digests() == {}
     assert "special_tokens_map.json" not in {f.name for f in metharme.files}
     assert metharme.base_digests()["config.json"] == (
         "ad440bbb8f4af8f499a905f13b073ce3abbc3d4c43d5570ba2583eb296b74727"
