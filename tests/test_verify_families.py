@@ -189,6 +189,31 @@ def test_sibling_with_sha256s_is_told_from_one_with_md5s(
     assert "pytorch_model-00001-of-00001.bin: FAILED" in result.stdout.splitlines()
 
 
+def test_a_file_the_same_in_base_and_restored_folders_never_tells_the_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PygmalionAI's tokenizer.model is LLaMA's, in the base list and the restored list alike.
+    tokenizer = generated("llama tokenizer", 700)
+    restored = {"tokenizer.model": tokenizer, "pytorch_model-00001-of-00001.bin": b"r" * 3000}
+    bases = {"tokenizer.model": tokenizer, "pytorch_model-00001-of-00001.bin": b"b" * 3000}
+    document = {
+        "schema": "belle-patch-release/1",
+        "id": "same-tokenizer",
+        "name": "same-tokenizer",
+        "format": "oasst",
+        "files": [{"name": n, "sha256": sha256(d)} for n, d in restored.items()],
+        "base_files": [{"name": n, "sha256": sha256(d)} for n, d in bases.items()],
+    }
+    _bundle(monkeypatch, release_from_json(document, source="test"))
+    result = run("verify", _folder(tmp_path / "llama-hf", bases))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "cannot tell which release these files belong to" in result.stderr
+    result = run("verify", _folder(tmp_path / "restored", restored))
+    assert result.exit_code == 0, result.stderr
+    assert "checking against same-tokenizer" in result.stderr
+
+
 # ------------------------------------------------------------------ 2. base folder
 
 

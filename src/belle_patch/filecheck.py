@@ -427,7 +427,8 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
     fitting: List[Tuple[int, Release]] = []
     for release in releases_sharing_restored_names(files.names(), RELEASE_FORMATS):
         published = release_md5s(release)
-        telling = [n for n in published if n in files and n not in shipped_in_clear(release)]
+        untelling = shipped_in_clear(release) | same_as_base(release)
+        telling = [n for n in published if n in files and n not in untelling]
         smallest = probe.smallest(telling)
         if (
             smallest is not None
@@ -479,6 +480,13 @@ def _agreeing(
         if any(name in m for _, m in matching):
             fitting = [pair for pair, _ in matching]
     return fitting
+
+
+def same_as_base(release: Release) -> frozenset[str]:
+    """Restored files published with the same digest as their base file (PygmalionAI's
+    tokenizer.model is LLaMA's): they cannot tell restored files from a base folder."""
+    base = release.base_digests()
+    return frozenset(n for n, d in release.restored_digests().items() if base.get(n) == d)
 
 
 def shipped_in_clear(release: Release) -> frozenset[str]:
