@@ -138,6 +138,82 @@ def test_payload_is_not_taken_for_restored_files_by_its_clear_file(
     assert "cannot tell which release" in result.stderr
 
 
+def _sibling_releases(
+    tmp_path: Path,
+) -> Tuple[Dict[str, bytes], Dict[str, bytes], Release, Release]:
+    """Two releases on one base with the same names and JSON files (PygmalionAI's 7B pair):
+    the first publishes MD5s of every file, the second SHA-256s of its weights only."""
+    shared = {"config.json": b'{"model": "llama"}', "generation_config.json": b'{"a": 1}'}
+    first = {**shared, "pytorch_model-00001-of-00001.bin": generated("first weights", 4000)}
+    second = {**shared, "pytorch_model-00001-of-00001.bin": generated("second weights", 4000)}
+
+    def release(name: str, files: Dict[str, bytes], *, by_md5: bool) -> Release:
+        document = {
+            "schema": "belle-patch-release/1",
+            "id": name,
+            "name": name,
+            "format": "oasst",
+            "files": [
+                {"name": n, "md5": md5(d)}
+                if by_md5
+                else {"name": n, "sha256": sha256(d) if n.endswith(".bin") else None}
+                for n, d in files.items()
+            ],
+        }
+        return release_from_json(document, source="test")
+
+    return (
+        first,
+        second,
+        release("md5-sibling", first, by_md5=True),
+        release("sha256-sibling", second, by_md5=False),
+    )
+
+
+def test_sibling_with_sha256s_is_told_from_one_with_md5s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second, by_md5, by_sha256 = _sibling_releases(tmp_path)
+    _bundle(monkeypatch, by_md5, by_sha256)
+    result = run("verify", _folder(tmp_path / "second", second))
+    assert result.exit_code == 0, result.stderr
+    assert "pytorch_model-00001-of-00001.bin: OK" in result.stdout.splitlines()
+    assert "checking against sha256-sibling" in result.stderr
+    result = run("verify", _folder(tmp_path / "first", first))
+    assert result.exit_code == 0, result.stderr
+    assert "checking against md5-sibling" in result.stderr
+    # A damaged file that fits neither is still checked, and fails.
+    damaged = {**first, "pytorch_model-00001-of-00001.bin": generated("damaged", 4000)}
+    result = run("verify", _folder(tmp_path / "damaged", damaged))
+    assert result.exit_code == 1
+    assert "pytorch_model-00001-of-00001.bin: FAILED" in result.stdout.splitlines()
+
+
+def test_a_file_the_same_in_base_and_restored_folders_never_tells_the_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PygmalionAI's tokenizer.model is LLaMA's, in the base list and the restored list alike.
+    tokenizer = generated("llama tokenizer", 700)
+    restored = {"tokenizer.model": tokenizer, "pytorch_model-00001-of-00001.bin": b"r" * 3000}
+    bases = {"tokenizer.model": tokenizer, "pytorch_model-00001-of-00001.bin": b"b" * 3000}
+    document = {
+        "schema": "belle-patch-release/1",
+        "id": "same-tokenizer",
+        "name": "same-tokenizer",
+        "format": "oasst",
+        "files": [{"name": n, "sha256": sha256(d)} for n, d in restored.items()],
+        "base_files": [{"name": n, "sha256": sha256(d)} for n, d in bases.items()],
+    }
+    _bundle(monkeypatch, release_from_json(document, source="test"))
+    result = run("verify", _folder(tmp_path / "llama-hf", bases))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "cannot tell which release these files belong to" in result.stderr
+    result = run("verify", _folder(tmp_path / "restored", restored))
+    assert result.exit_code == 0, result.stderr
+    assert "checking against same-tokenizer" in result.stderr
+
+
 # ------------------------------------------------------------------ 2. base folder
 
 

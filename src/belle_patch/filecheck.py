@@ -427,10 +427,15 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
     fitting: List[Tuple[int, Release]] = []
     for release in releases_sharing_restored_names(files.names(), RELEASE_FORMATS):
         published = release_md5s(release)
-        telling = [n for n in published if n in files and n not in shipped_in_clear(release)]
+        untelling = shipped_in_clear(release) | same_as_base(release)
+        telling = [n for n in published if n in files and n not in untelling]
         smallest = probe.smallest(telling)
-        if smallest is not None and probe.md5(smallest) == published[smallest]:
+        if (
+            smallest is not None
+            and probe.digest(smallest, published[smallest]) == (published[smallest])
+        ):
             fitting.append((sum(1 for n in published if n in files), release))
+    fitting = _agreeing(fitting, files, probe)
     if not fitting:
         return None
     best = max(score for score, _ in fitting)
@@ -446,6 +451,42 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         md5 = probe.md5(smallest)
         tied = [r for r, m in zip(tied, maps, strict=True) if m.get(smallest) == md5]
     return tied[0] if tied else None
+
+
+def _agreeing(
+    fitting: List[Tuple[int, Release]], files: FileIndex, probe: ContentProbe
+) -> List[Tuple[int, Release]]:
+    """Releases that publish different digests of one file cannot both be right, whatever
+    their scores (one may publish MD5s of more files, another SHA-256s of fewer): the
+    smallest such file keeps those its digest matches. A file matching none of them (a
+    damaged one) decides nothing."""
+    decided: set[str] = set()
+    while len(fitting) > 1:
+        maps = [release_md5s(release) for _, release in fitting]
+        disputed = {
+            n
+            for n in set().union(*maps)
+            if n in files and n not in decided and len({m[n] for m in maps if n in m}) > 1
+        }
+        name = probe.smallest(disputed)
+        if name is None:
+            break
+        decided.add(name)
+        matching = [
+            (pair, m)
+            for pair, m in zip(fitting, maps, strict=True)
+            if name not in m or probe.digest(name, m[name]) == m[name]
+        ]
+        if any(name in m for _, m in matching):
+            fitting = [pair for pair, _ in matching]
+    return fitting
+
+
+def same_as_base(release: Release) -> frozenset[str]:
+    """Restored files published with the same digest as their base file (PygmalionAI's
+    tokenizer.model is LLaMA's): they cannot tell restored files from a base folder."""
+    base = release.base_digests()
+    return frozenset(n for n, d in release.restored_digests().items() if base.get(n) == d)
 
 
 def shipped_in_clear(release: Release) -> frozenset[str]:
@@ -551,7 +592,8 @@ def checks_for(expected: Expectations, files: FileIndex) -> Dict[str, str]:
 
 
 def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
-    """Names the release lists without an MD5 on the side being checked."""
+    """Names the release lists without a checksum (MD5, or SHA-256 where that is what it
+    publishes) on the side being checked."""
     release = expected.release
     if release is None:
         return []
@@ -564,4 +606,4 @@ def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
         return [b.name for b in release.base_files if b.name not in expected.restored]
     if any(name in files for name in expected.downloads):
         return [f.enc_name for f in release.files if f.enc_name and not f.enc_md5]
-    return [f.name for f in release.files if not f.md5]
+    return [f.name for f in release.files if f.name not in expected.restored]

@@ -508,7 +508,9 @@ def _existing_output(
     if options.force or final_path.is_symlink() or not final_path.exists():
         return None
     if final_path.is_file() and not final_path.is_symlink():
-        recorded = _recorded_digests(final_path, on_progress, need_md5=not recorded_only)
+        recorded = _recorded_digests(
+            final_path, on_progress, need_md5=not recorded_only, need_sha256=sha256 is not None
+        )
         try:
             if recorded is not None or recorded_only:
                 digests = recorded or {}
@@ -528,11 +530,19 @@ def _existing_output(
 
 
 def _recorded_digests(
-    path: Path, on_progress: Optional[ProgressCallback], *, need_md5: bool = True
+    path: Path,
+    on_progress: Optional[ProgressCallback],
+    *,
+    need_md5: bool = True,
+    need_sha256: bool = False,
 ) -> Optional[dict[str, str]]:
-    """SHA-256 and MD5 from the state file, if the file still hashes to the recorded xxh3."""
+    """SHA-256 and MD5 from the state file, if the file still hashes to the recorded xxh3.
+
+    A record without a digest that is needed (a header-less file restored before its
+    SHA-256 was listed) is not used: the file is hashed instead.
+    """
     recorded = state.lookup(path.parent, path.name)
-    if recorded is None or (need_md5 and not recorded.md5):
+    if recorded is None or (need_md5 and not recorded.md5) or (need_sha256 and not recorded.sha256):
         return None
     try:
         current = hash_file(path, [XXH3_128], on_progress=on_progress)[XXH3_128]

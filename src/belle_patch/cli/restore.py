@@ -176,7 +176,7 @@ def _render_restore(result: RestoreResult) -> str:
     checks = " + ".join(result.checks) or "nothing"
     by = verified_by(result.checks)
     if result.status == RESTORED and by in (STRUCTURE_ONLY, NOT_VERIFIED):
-        extra = " + base MD5" if "base MD5" in result.checks else ""
+        extra = "".join(f" + {c}" for c in result.checks if c in ("base MD5", "base SHA-256"))
         what = "verified by structure only" if by == STRUCTURE_ONLY else "not verified"
         return (
             f"restored {result.output.name} ({format_bytes(result.size)}, {what}{extra}; "

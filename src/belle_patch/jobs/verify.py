@@ -247,7 +247,8 @@ def verify(
         else:
             note(f"{expected.label}: no properly formatted checksum lines found")
     elif unchecked:
-        digest = "MD5" if not expected.side else "checksum"
+        sha256s = any(len(d) == 64 for d in expected.listed.values())
+        digest = "MD5" if not expected.side and not sha256s else "checksum"
         note(
             f"{expected.label} publishes no {digest} for {len(unchecked)} of its files, "
             f"which were not checked: {', '.join(unchecked)}"
