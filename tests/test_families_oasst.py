@@ -359,29 +359,50 @@ def test_a_wrong_restored_sha256_fails_the_file(tmp_path: Path) -> None:
     assert final_names(out) == [] and all_names(out) == []
 
 
-def test_bundled_pygmalion_lists_hold_sha256s_of_decoded_files_only() -> None:
+def test_bundled_pygmalion_lists_use_only_confirmed_checksums() -> None:
     from belle_patch.registry import find_release
 
-    digests = find_release("metharme-7b").restored_digests()
-    assert digests["pytorch_model-00001-of-00002.bin"] == (
-        "7ba01a5594b0a507290cf5fbf77e2456801773dd62f1993a8f21b92156e70533"
-    )
-    assert digests["tokenizer.model"] == (
-        "9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347"
-    )
-    # The docs' JSON hashes are of replacement files, not of what decoding gives.
-    assert not any(name.endswith(".json") for name in digests)
+    # pygmalion-docs' SHA-256s of merged folders are not confirmed for the uploads (for
+    # metharme-13b the card lists others): a wrong list would fail good files.
+    for release_id in ("metharme-7b", "metharme-13b"):
+        release = find_release(release_id)
+        assert release.restored_digests() == {}
+        assert all(f.sha256 is None for f in release.files)
     metharme = find_release("metharme-13b")
-    # The docs and the model card list different SHA-256s for the same 13B shards: neither
-    # is used, as either could fail a good file.
-    assert metharme.restored_digests() == {}
     assert "special_tokens_map.json" not in {f.name for f in metharme.files}
+    assert metharme.base_uncertain is True
     assert metharme.base_digests()["config.json"] == (
         "ad440bbb8f4af8f499a905f13b073ce3abbc3d4c43d5570ba2583eb296b74727"
     )
+    assert find_release("metharme-7b").base_uncertain is False
     # Where the card publishes MD5s they are what decrypt checks.
     pygmalion = find_release("pygmalion-7b").restored_digests()
     assert pygmalion["pytorch_model-00001-of-00002.bin"] == "98764eb949eea16f8e2e1c2d3dea0066"
+
+
+def test_an_assumed_base_list_never_fails_a_file(tmp_path: Path) -> None:
+    """A release whose base list is only assumed (oasst-sft-7: SFT-6's) restores by structure,
+    and says why the base files were not checked."""
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    document = json.loads(manifest.read_text())
+    document["files"] = [{"name": n} for n in release["plain"]]
+    document["base_uncertain"] = True
+    manifest.write_text(json.dumps(document))
+    write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
+        "--manifest", manifest, "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    (restored,) = report["restored"]
+    assert restored["checks"] == ["structure only"]
+    assert "its base list is assumed, not confirmed, so base files are not checked" in (
+        report["published"]
+    )
+    assert (out / "config.json").read_bytes() == release["plain"]["config.json"]
 
 
 def test_output_restored_before_its_sha256_was_listed_counts_as_restored(tmp_path: Path) -> None:

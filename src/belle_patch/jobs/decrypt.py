@@ -418,13 +418,15 @@ def _restorer(
     known = expected.release if expected else None
     key_hint = key_description(known.key.needs) if known else ""
     base_hint = _environment_hint(expected)
+    # A base list only assumed for a release (another release's) must not fail a file.
+    bases = expected.base if expected and not (known and known.base_uncertain) else {}
     addresses = DownloadAddresses()
 
     def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
         restored_name = fmt.restored_name(path.name)
         listed = expected.restored.get(restored_name) if expected else None
         expected_md5, expected_sha256 = _split(listed)
-        base_digest = expected.base.get(restored_name) if expected else None
+        base_digest = bases.get(restored_name)
         options = RestoreOptions(
             expected_md5=expected_md5,
             expected_sha256=expected_sha256,

@@ -247,10 +247,16 @@ def unverified_note(fmt: XorFormat, expected: Optional[Expectations]) -> str:
             "no list of the restored files is known (pass --release NAME to use one of the "
             "matching releases): each is checked for the structure of its type only"
         )
+    assumed = ""
+    if expected.release is not None and expected.release.base_uncertain and expected.base:
+        assumed = (
+            "; its base list is assumed, not confirmed, so base files are not checked (compare "
+            f"them with belle-patch verify BASE --base --release {expected.release.id})"
+        )
     if not expected.restored:
         who = expected.release.name if expected.release is not None else expected.label
         return (
             f"{who} publishes no checksums of its restored files: each is checked for the "
-            "structure of its type only"
+            f"structure of its type only{assumed}"
         )
-    return ""
+    return assumed.lstrip("; ")
