@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import pytest
+
 from conftest import generated
 from formats_data import family_vectors, md5, oasst_reference, plain_bytes, torch_like, write
 from helpers import all_names, final_names, run
@@ -36,21 +38,33 @@ def _release(tmp_path: Path, *, gzipped: bool = False) -> Dict[str, Any]:
 
 
 def _manifest(
-    tmp_path: Path, release: Dict[str, Any], base_md5: Optional[Dict[str, str]] = None
+    tmp_path: Path,
+    release: Dict[str, Any],
+    base_md5: Optional[Dict[str, str]] = None,
+    *,
+    algorithm: str = "md5",
+    files: bool = True,
 ) -> Path:
+    """A JSON manifest of the release: MD5s, or SHA-256s as PygmalionAI publishes them."""
+    digest = md5 if algorithm == "md5" else _sha256
+    bases = base_md5 or {n: digest(d) for n, d in release["bases"].items()}
     document = {
         "schema": "belle-patch-release/1",
         "id": "test-oasst",
         "name": "test-oasst",
         "format": "oasst",
         "environment": ENVIRONMENT,
-        "files": [{"name": n, "md5": md5(d)} for n, d in release["plain"].items()],
-        "base_files": [
-            {"name": n, "md5": m}
-            for n, m in (base_md5 or {n: md5(d) for n, d in release["bases"].items()}).items()
+        "files": [
+            {"name": n, algorithm: digest(d) if files else None}
+            for n, d in release["plain"].items()
         ],
+        "base_files": [{"name": n, algorithm: m} for n, m in bases.items()],
     }
-    return write(tmp_path / "manifest.json", json.dumps(document).encode())
+    return write(tmp_path / f"{algorithm}-manifest.json", json.dumps(document).encode())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def test_right_base_with_lists_restores_every_file_verified(tmp_path: Path) -> None:
@@ -106,12 +120,12 @@ def test_wrong_base_file_fails_naming_the_environment(tmp_path: Path) -> None:
     assert "1 failed" in result.stdout
 
 
-def test_base_without_an_output_md5_is_checked_while_restoring(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("algorithm", "label"), [("md5", "MD5"), ("sha256", "SHA-256")])
+def test_base_without_an_output_checksum_is_checked_while_restoring(
+    tmp_path: Path, algorithm: str, label: str
+) -> None:
     release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release)
-    document = json.loads(manifest.read_text())
-    document["files"] = []  # base MD5s only
-    manifest.write_text(json.dumps(document))
+    manifest = _manifest(tmp_path, release, algorithm=algorithm, files=False)
     out = tmp_path / "out"
     result = run(
         "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
@@ -119,15 +133,16 @@ def test_base_without_an_output_md5_is_checked_while_restoring(tmp_path: Path) -
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     (restored,) = json.loads(result.stdout)["restored"]
-    assert restored["checks"] == ["structure only", "base MD5"]
+    assert restored["checks"] == ["structure only", f"base {label}"]
     assert restored["verified_by"] == "structure only"
-    write(release["base"] / "config.json", generated("another conversion", 480))
+    write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
     result = run(
         "decrypt", release["payload"] / "config.json", "--base", release["base"],
         "--out", tmp_path / "out2", "--manifest", manifest,
     )  # fmt: skip
     assert result.exit_code == 1
     assert "this base file differs from the conversion" in result.stderr
+    assert f"its {label} is " in result.stderr
     assert final_names(tmp_path / "out2") == []
 
 
@@ -261,30 +276,9 @@ def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path:
     assert belle_patch.DecryptReport.verified_by(["MD5", "base MD5"]) == "MD5"
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_manifest(tmp_path: Path, release: Dict[str, Any], *, files: bool = True) -> Path:
-    """PygmalionAI's kind of list: SHA-256s of restored and base files, no MD5s."""
-    document = {
-        "schema": "belle-patch-release/1",
-        "id": "test-pygmalion",
-        "name": "test-pygmalion",
-        "format": "oasst",
-        "environment": ENVIRONMENT,
-        "files": [
-            {"name": n, "sha256": _sha256(d) if files else None}
-            for n, d in release["plain"].items()
-        ],
-        "base_files": [{"name": n, "sha256": _sha256(d)} for n, d in release["bases"].items()],
-    }
-    return write(tmp_path / "sha256-manifest.json", json.dumps(document).encode())
-
-
 def test_sha256_lists_verify_restored_files(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release)
+    manifest = _manifest(tmp_path, release, algorithm="sha256")
     out = tmp_path / "out"
     result = run(
         "decrypt", release["payload"], "--base", release["base"], "--out", out,
@@ -303,7 +297,7 @@ def test_sha256_lists_verify_restored_files(tmp_path: Path) -> None:
 
 def test_wrong_base_against_sha256_lists_names_the_base_file(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release)
+    manifest = _manifest(tmp_path, release, algorithm="sha256")
     other = generated("another conversion", 480)
     write(release["base"] / "config.json", other)
     out = tmp_path / "out"
@@ -320,30 +314,9 @@ def test_wrong_base_against_sha256_lists_names_the_base_file(tmp_path: Path) -> 
     assert final_names(out) == [] and all_names(out) == []
 
 
-def test_base_sha256_is_checked_while_restoring_without_an_output_list(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release, files=False)
-    out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
-        "--manifest", manifest, "--json",
-    )  # fmt: skip
-    assert result.exit_code == 0, result.stderr
-    (restored,) = json.loads(result.stdout)["restored"]
-    assert restored["checks"] == ["structure only", "base SHA-256"]
-    write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"],
-        "--out", tmp_path / "out2", "--manifest", manifest,
-    )  # fmt: skip
-    assert result.exit_code == 1
-    assert "its SHA-256 is " in result.stderr
-    assert final_names(tmp_path / "out2") == []
-
-
 def test_a_wrong_restored_sha256_fails_the_file(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release)
+    manifest = _manifest(tmp_path, release, algorithm="sha256")
     document = json.loads(manifest.read_text())
     for entry in document["files"]:
         if entry["name"] == "config.json":
@@ -399,15 +372,16 @@ def test_an_assumed_base_list_never_fails_a_file(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     (restored,) = report["restored"]
     assert restored["checks"] == ["structure only"]
-    assert "its base list is assumed, not confirmed, so base files are not checked" in (
-        report["published"]
+    assert (
+        "its base list is assumed, not confirmed, so base files are not checked"
+        in (report["published"])
     )
     assert (out / "config.json").read_bytes() == release["plain"]["config.json"]
 
 
 def test_output_restored_before_its_sha256_was_listed_counts_as_restored(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release)
+    manifest = _manifest(tmp_path, release, algorithm="sha256")
     out = tmp_path / "out"
     patch = release["payload"] / "config.json"
     first = run("decrypt", patch, "--base", release["base"], "--out", out)  # structure only
@@ -428,7 +402,7 @@ def test_output_restored_before_its_sha256_was_listed_counts_as_restored(tmp_pat
 
 def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release)
+    manifest = _manifest(tmp_path, release, algorithm="sha256")
     document = json.loads(manifest.read_text())
     for entry in document["files"]:
         if entry["name"] == "added_tokens.json":
@@ -440,14 +414,14 @@ def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Pa
     result = run("verify", out / "config.json", out / "added_tokens.json", "--manifest", manifest)
     assert "config.json: OK" in result.stdout.splitlines()
     assert (
-        "test-pygmalion publishes no checksum for 1 of its files, which were not checked: "
+        "test-oasst publishes no checksum for 1 of its files, which were not checked: "
         "added_tokens.json"
     ) in result.stderr
 
 
 def test_text_line_names_the_base_sha256_check(tmp_path: Path) -> None:
     release = _release(tmp_path)
-    manifest = _sha256_manifest(tmp_path, release, files=False)
+    manifest = _manifest(tmp_path, release, algorithm="sha256", files=False)
     result = run(
         "decrypt", release["payload"] / "config.json", "--base", release["base"],
         "--out", tmp_path / "out", "--manifest", manifest,

@@ -237,10 +237,8 @@ def decrypt(
     out_dir = Path(out)
     if manifest is not None and release is not None:
         raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
-    plan = _plan(
-        inputs, key=key, out_dir=out_dir, manifest=manifest, release=release, format=format,
-        base=base, compressed=compressed, check_key=check_key, events=events,
-    )  # fmt: skip
+    request = _Request(inputs, key, out_dir, manifest, release, format, base, compressed, check_key)
+    plan = _plan(request, events)
     restore = _restorer(
         plan, out_dir, compute_md5=compute_md5, check_downloads=check_downloads, force=force
     )
@@ -279,25 +277,29 @@ class _Plan:
     published: str = ""  # what the release does not publish, when that matters
 
 
-def _plan(
-    inputs: PathInputs,
-    *,
-    key: Optional[PathInput],
-    out_dir: Path,
-    manifest: Optional[PathInput],
-    release: Optional[str],
-    format: Optional[str],
-    base: Optional[PathInput],
-    compressed: bool,
-    check_key: bool,
-    events: Progress,
-) -> _Plan:
+@dataclass(frozen=True)
+class _Request:
+    """What the caller asked decrypt for, before anything was looked at."""
+
+    inputs: PathInputs
+    key: Optional[PathInput]
+    out_dir: Path
+    manifest: Optional[PathInput]
+    release: Optional[str]
+    format: Optional[str]
+    base: Optional[PathInput]
+    compressed: bool
+    check_key: bool
+
+
+def _plan(request: _Request, events: Progress) -> _Plan:
     """The format the inputs and key call for, and everything known about the files.
 
     BELLE patches name their SHA-256 and fit a LLaMA key file that can be identified; the
     other families are told apart by their names, the key's first bytes or a base folder.
     """
-    family = base is not None or format in ("oasst", "oasst-gzip") or compressed
+    key, fmt_name = request.key, request.format
+    family = request.base is not None or fmt_name in ("oasst", "oasst-gzip") or request.compressed
     if not family and key is None:
         raise UsageError(
             "missing the key",
@@ -305,10 +307,10 @@ def _plan(
             "with --base for Open-Assistant payloads)",
         )
     hashless_note = ""
-    hashless, hashed = _name_kinds(inputs) if not family and format is None else (0, 0)
+    hashless, hashed = _name_kinds(request.inputs) if not family and fmt_name is None else (0, 0)
     if hashless and key is not None:
         seed = check_openbuddy_seed(open_key(key))
-        if seed.matches or _listed_format(manifest, release) == OPENBUDDY.name:
+        if seed.matches or _listed_format(request.manifest, request.release) == OPENBUDDY.name:
             family = True
         elif not hashed:
             # Neither BELLE patches as published nor OpenBuddy's with this key: guessing
@@ -327,73 +329,50 @@ def _plan(
                 f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
                 "them with this key (each file is then checked by its MD5 list or by its structure)"
             )
-    if family or format not in (None, "belle"):
-        return _family_plan(
-            inputs, key=key, out_dir=out_dir, manifest=manifest, release=release,
-            format=format, base=base, compressed=compressed, events=events,
-        )  # fmt: skip
-    assert key is not None
+    if family or fmt_name not in (None, "belle") or key is None:
+        return _family_plan(request, events)
     if hashless_note:
         events.note(hashless_note)
-    return _belle_plan(
-        inputs, key=key, manifest=manifest, release=release, check_key=check_key, events=events
-    )
+    return _belle_plan(request, key, events)
 
 
-def _belle_plan(
-    inputs: PathInputs,
-    *,
-    key: PathInput,
-    manifest: Optional[PathInput],
-    release: Optional[str],
-    check_key: bool,
-    events: Progress,
-) -> _Plan:
+def _belle_plan(request: _Request, key: PathInput, events: Progress) -> _Plan:
     key_source = open_key(key)
-    inputs_found = resolve_download_inputs(as_paths(inputs))
+    inputs_found = resolve_download_inputs(as_paths(request.inputs))
     selection = select_inputs(inputs_found, _is_patch, "a patch (.enc) file")
     _refuse_two_patches_for_one_name(selection.files)
-    expected, how = _expectations(manifest, release, selection.files)
+    expected, how = _expectations(request.manifest, request.release, selection.files)
     known = expected.release if expected else None
     if known is not None:
         events.note(f"release: {known.name} ({how})")
-    identity = identify_key(key_source, full_hash=check_key)
+    identity = identify_key(key_source, full_hash=request.check_key)
     if known is not None:
         check_key_fits(identity, known, key_path=str(key_source.path))
-    if check_key or identity.key is not None:
+    if request.check_key or identity.key is not None:
         events.note(f"key: {identity.describe()}")
     return _Plan(BELLE, selection, key_source, identity.describe(), expected, how, key_stop_rule)
 
 
-def _family_plan(
-    inputs: PathInputs,
-    *,
-    key: Optional[PathInput],
-    out_dir: Path,
-    manifest: Optional[PathInput],
-    release: Optional[str],
-    format: Optional[str],
-    base: Optional[PathInput],
-    compressed: bool,
-    events: Progress,
-) -> _Plan:
+def _family_plan(request: _Request, events: Progress) -> _Plan:
     """The formats without a SHA-256 header: OpenBuddy, TechGPT given by name, Open-Assistant."""
+    manifest, release = request.manifest, request.release
     given = load_manifest_file(Path(manifest)) if manifest is not None else None
     if given is None and release is not None:
         given = Expectations.from_release(find_release(release))
-    found = resolve_download_inputs(as_paths(inputs))
+    found = resolve_download_inputs(as_paths(request.inputs))
     setup: FamilySetup = family_setup(
-        found, key=key, base=base, format=format, compressed=compressed,
-        listed_format=given.format if given else "", events=events,
+        found, key=request.key, base=request.base, format=request.format,
+        compressed=request.compressed, listed_format=given.format if given else "",
+        events=events,
     )  # fmt: skip
     fmt = setup.format
     if not fmt.suffix:
-        refuse_output_in_inputs(setup.selection.files, out_dir, base)
+        refuse_output_in_inputs(setup.selection.files, request.out_dir, request.base)
     _refuse_two_patches_for_one_name(setup.selection.files, fmt)
     expected, how = (
         (given, "given")
         if given is not None
-        else family_expectations(fmt, setup.selection.files, as_paths(inputs))
+        else family_expectations(fmt, setup.selection.files, as_paths(request.inputs))
     )
     known = expected.release if expected else None
     if known is not None:
