@@ -23,19 +23,23 @@ class _TerminatedEarly(BaseException):
     pass
 
 
-# The signal that arrived during start-up: an extension module being imported (numpy) may
-# turn the exception raised for it into an ImportError, which must still end as the signal.
+# Signals that arrived during start-up. The first one is only recorded and acted on once the
+# imports are done: an exception raised inside the import machinery can be printed as
+# "Exception ignored" and dropped, or turned into an ImportError by an extension (numpy).
 _early_signal: list[int] = []
 
 
-def _early_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
+def _early_handler(signum: int, frame: Optional[FrameType]) -> None:
+    if _early_signal:  # asked twice: stop at once
+        raise _TerminatedEarly if signum == signal.SIGTERM else KeyboardInterrupt
     _early_signal.append(signum)
-    raise _TerminatedEarly
 
 
-def _early_sigint(signum: int, frame: Optional[FrameType]) -> NoReturn:
-    _early_signal.append(signum)
-    raise KeyboardInterrupt
+def _stop_for_early_signal() -> None:
+    if signal.SIGTERM in _early_signal:
+        _stop("terminated", EXIT_TERMINATED)
+    if signal.SIGINT in _early_signal:
+        _stop("interrupted", EXIT_INTERRUPTED)
 
 
 def _stop(word: str, code: int) -> NoReturn:
@@ -44,8 +48,8 @@ def _stop(word: str, code: int) -> NoReturn:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _early_sigterm)
-    signal.signal(signal.SIGINT, _early_sigint)
+    signal.signal(signal.SIGTERM, _early_handler)
+    signal.signal(signal.SIGINT, _early_handler)
     # numpy's BLAS is never called here, yet its worker threads start with numpy and spin
     # for a while, taking a core from hashing on small machines.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -56,12 +60,10 @@ def main() -> None:
     except _TerminatedEarly:
         _stop("terminated", EXIT_TERMINATED)
     except ImportError:
-        if signal.SIGTERM in _early_signal:
-            _stop("terminated", EXIT_TERMINATED)
-        if signal.SIGINT in _early_signal:
-            _stop("interrupted", EXIT_INTERRUPTED)
+        _stop_for_early_signal()
         raise
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    _stop_for_early_signal()
 
     def on_sigterm(signum: int, frame: Optional[FrameType]) -> NoReturn:
         raise cli.Terminated
