@@ -79,7 +79,7 @@ def _echo_family(release: Release) -> None:
         click.echo(f"    conversion environment: {release.environment}")
     if not release.publishes_restored_checksums:
         click.echo(
-            "    publishes no checksums of the restored files: decrypt checks their structure only"
+            "    no checksums of the restored files are known: decrypt checks their structure only"
         )
 
 

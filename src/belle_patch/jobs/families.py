@@ -256,7 +256,7 @@ def unverified_note(fmt: XorFormat, expected: Optional[Expectations]) -> str:
     if not expected.restored:
         who = expected.release.name if expected.release is not None else expected.label
         return (
-            f"{who} publishes no checksums of its restored files: each is checked for the "
+            f"no checksums of {who}'s restored files are known: each is checked for the "
             f"structure of its type only{assumed}"
         )
     return assumed.lstrip("; ")
