@@ -31,7 +31,7 @@ from belle_patch.restore import (
     base_mismatch,
     restore_patch,
 )
-from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY
+from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY, StructureMismatch
 
 from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
 from .families import (
@@ -110,26 +110,37 @@ def key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError
     Files go smallest first, and a larger file covers every key byte a smaller one does:
     once a file fails because of the key, every later file fails too. That is certain when
     the download is intact (KeyMismatch), and the likely cause when the very first file
-    fails; a damaged download only costs its own file.
+    fails its checksum or its structure; a damaged download only costs its own file.
     """
     if not isinstance(error, ChecksumMismatch) or isinstance(
         error, (DownloadDamaged, ListMismatch)
     ):
         return None
-    if error.algorithm not in (SHA256, MD5):
-        return None
     if isinstance(error, KeyMismatch):
-        why = "its download is intact, so no larger file can restore with this key either"
-    elif done == 0:
-        why = "the first (smallest) file did not restore"
-    else:
-        return None
-    return BellePatchError(
-        f"the key does not fit this release: {why}; the batch stopped",
-        path=error.path,
-        hint="check that --key is the original LLaMA-1 consolidated.00.pth the release needs "
-        "(a key that only starts like it restores the small files, not the weights)",
-    )
+        if error.algorithm not in (SHA256, MD5):
+            return None
+        return BellePatchError(
+            "the key does not fit this release: its download is intact, so no larger file can "
+            "restore with this key either; the batch stopped",
+            path=error.path,
+            hint=_KEY_HINT,
+        )
+    if done == 0 and (error.algorithm in (SHA256, MD5) or isinstance(error, StructureMismatch)):
+        return BellePatchError(
+            "most likely the key does not fit this release: the first (smallest) file did not "
+            "restore, and no larger file restores with a key a smaller one fails; the batch "
+            "stopped",
+            path=error.path,
+            hint=f"{_KEY_HINT}; if the key is right, this file's download is damaged: download "
+            "it again",
+        )
+    return None
+
+
+_KEY_HINT = (
+    "check that --key is the original LLaMA-1 consolidated.00.pth the release needs "
+    "(a key that only starts like it restores the small files, not the weights)"
+)
 
 
 def _expectations(
