@@ -271,8 +271,9 @@ def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path:
     assert report.ok and report.format == "oasst"
     assert [r.output.name for r in report.structure_only] == ["added_tokens.json"]
     assert report.not_verified == ()
-    # Only the Open-Assistant releases list added_tokens.json, and they share one base list.
-    assert "no list of the restored files is known (pass --release NAME" in report.published
+    # One name shared with releases is not enough to hold this payload to their lists.
+    assert report.release is None
+    assert "no checksum list is known for these files" in report.published
     assert belle_patch.DecryptReport.verified_by(["MD5", "base MD5"]) == "MD5"
 
 
@@ -429,3 +430,20 @@ def test_text_line_names_the_base_sha256_check(tmp_path: Path) -> None:
         "restored config.json (502 B, verified by structure only + base SHA-256; "
         "no published checksum)"
     )
+
+
+def test_common_names_alone_do_not_pull_in_a_release_base_list(tmp_path: Path) -> None:
+    """A payload of one's own, made against another conversion, named like every HF model."""
+    release = _release(tmp_path)
+    write(release["payload"] / "generation_config.json", b"{}")
+    write(release["base"] / "generation_config.json", b"\0\0")
+    result = run(
+        "decrypt", release["payload"] / "config.json", release["payload"] / "added_tokens.json",
+        release["payload"] / "generation_config.json", "--base", release["base"],
+        "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "this base file differs" not in result.stderr
+    assert "release:" not in result.stderr
+    assert "no checksum list is known for these files" in result.stderr
+    assert (tmp_path / "out" / "config.json").read_bytes() == release["plain"]["config.json"]

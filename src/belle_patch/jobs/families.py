@@ -213,19 +213,27 @@ def family_expectations(
 
 
 def _oasst_releases(names: Sequence[str], inputs: Sequence[Path]) -> List[Release]:
-    by_names = releases_by_restored_names(names, formats=(OASST_RELEASE,))
-    exact = [r for r in by_names if {f.name for f in r.files} == set(names)]
-    candidates = exact or by_names
+    """The releases a payload is, by its folder's published name or by all of its names.
+
+    Their base lists fail files, so a few common names (config.json ...) are not enough:
+    any payload made against another conversion shares those.
+    """
+    present = set(names)
     if len(inputs) == 1 and inputs[0].is_dir():
-        by_folder = releases_by_payload_folder(inputs[0].name)
-        narrowed = [r for r in candidates if r in by_folder]
-        if narrowed:
-            return narrowed
-    return candidates
+        by_folder = [
+            r
+            for r in releases_by_payload_folder(inputs[0].name)
+            if present and present <= {f.name for f in r.files}
+        ]
+        if by_folder:
+            return by_folder
+    by_names = releases_by_restored_names(names, formats=(OASST_RELEASE,))
+    return [r for r in by_names if {f.name for f in r.files} == present]
 
 
 def _shared_base(found: Sequence[Release]) -> Dict[str, str]:
-    if len(found) < 2:
+    # A list only assumed for one of them could fail the files of that one.
+    if len(found) < 2 or any(r.base_uncertain for r in found):
         return {}
     first = found[0].base_digests()
     if first and all(r.base_digests() == first for r in found[1:]):
