@@ -173,6 +173,24 @@ def test_added_tokens_is_copied_as_is(tmp_path: Path) -> None:
     assert "restored added_tokens.json (" in result.stdout
 
 
+def test_a_copied_file_that_differs_from_its_list_is_blamed_on_its_download(
+    tmp_path: Path,
+) -> None:
+    release = _release(tmp_path)
+    manifest = _manifest(tmp_path, release)
+    write(release["payload"] / "added_tokens.json", ADDED_TOKENS + b" ")
+    out = tmp_path / "out"
+    result = run(
+        "decrypt", release["payload"] / "added_tokens.json", "--base", release["base"],
+        "--out", out, "--manifest", manifest,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "this file has no base file and is copied as is, but its MD5" in result.stderr
+    assert "download this file again" in result.stderr
+    assert "base file (" not in result.stderr and "wrong base" not in result.stderr
+    assert all_names(out) == []
+
+
 def test_compressed_payloads(tmp_path: Path) -> None:
     release = _release(tmp_path, gzipped=True)
     manifest = _manifest(tmp_path, release)

@@ -215,6 +215,8 @@ def _restore_locked(
             _check_base(key_stream, options)
         staged.sync()
         digests = {k: h.hexdigest() for k, h in hashers.items()}
+        if copy_as_is:
+            _check_copied(patch.path, digests, options)
         _check_restored(patch.path, patch.header.hex(), digests, options, fmt)
         if capture is not None:
             check_capture(capture, path=str(patch.path), key_noun=fmt.key_noun)
@@ -393,6 +395,22 @@ def _check_restored(
             expected=options.expected_md5,
             actual=md5 or "",
         )
+
+
+def _check_copied(patch: Path, digests: dict[str, str], options: RestoreOptions) -> None:
+    """A file copied as is (no base file of its name): only its download can be wrong."""
+    for algorithm, listed in ((MD5, options.expected_md5), (SHA256, options.expected_sha256)):
+        if listed is not None and digests.get(algorithm) != listed:
+            name = "MD5" if algorithm == MD5 else "SHA-256"
+            raise DownloadDamaged(
+                f"this file has no base file and is copied as is, but its {name} "
+                f"{digests.get(algorithm, '')} differs from the list's {listed}",
+                path=patch,
+                hint="the download is damaged or of another revision: download this file again",
+                algorithm=algorithm,
+                expected=listed,
+                actual=digests.get(algorithm, ""),
+            )
 
 
 def _diagnose_mismatch(
