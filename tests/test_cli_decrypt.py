@@ -271,6 +271,7 @@ def test_missing_key_option_is_a_usage_error(release: Release, tmp_path: Path) -
     result = run("decrypt", release.enc_dir)
     assert result.exit_code == 2
     assert "missing --key" in result.stderr
+    assert "payloads take --base DIR instead" in result.stderr
 
 
 def test_output_folder_not_writable(release: Release, tmp_path: Path) -> None:

@@ -441,3 +441,22 @@ def test_base_folder_that_is_a_hugging_face_download(oasst: Dict[str, Any], tmp_
     told = run("verify", base, "--base")
     assert told.exit_code == 0, told.stderr
     assert f"the base of {NAME}" in told.stderr
+
+
+def test_an_assumed_base_list_says_so(tmp_path: Path) -> None:
+    base = tmp_path / "llama30b_hf"
+    base.mkdir()
+    (base / "config.json").write_bytes(b"{}")
+    assumed = run(
+        "verify", base, "--base", "--release", "oasst-sft-7-llama-30b-xor", "--ignore-missing"
+    )
+    assert assumed.exit_code == 1
+    assert assumed.stdout == "config.json: FAILED\n"
+    assert "the base list of OpenAssistant/oasst-sft-7-llama-30b-xor is assumed, not confirmed" in (
+        assumed.stderr
+    )
+    confirmed = run(
+        "verify", base, "--base", "--release", "oasst-sft-6-llama-30b-xor", "--ignore-missing"
+    )
+    assert confirmed.exit_code == 1
+    assert "is assumed" not in confirmed.stderr

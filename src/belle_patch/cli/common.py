@@ -93,7 +93,8 @@ def positional_key_and_out(
         )
     if key is None:
         raise click.UsageError(
-            f"missing --key KEY (or use the form: {command} INPUT... KEY OUTDIR)"
+            f"missing --key KEY (or use the form: {command} INPUT... KEY OUTDIR; "
+            "Open-Assistant and PygmalionAI payloads take --base DIR instead)"
         )
     if out is None:
         raise click.UsageError("missing --out DIR")

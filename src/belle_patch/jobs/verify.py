@@ -231,6 +231,13 @@ def verify(
         else:
             note(f"checking against {expected.label}")
 
+    assumed = expected.release
+    if base and assumed is not None and assumed.base_uncertain:
+        note(
+            f"the base list of {assumed.name} is assumed, not confirmed (see belle-patch "
+            "releases): a file that differs may still be the conversion the release was made "
+            "against"
+        )
     entries = checks_for(expected, files)
     if ignore_missing:
         entries = {name: md5 for name, md5 in entries.items() if name in files}
