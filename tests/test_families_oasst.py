@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pytest
+from click.testing import Result
 
 from conftest import generated
 from formats_data import family_vectors, md5, oasst_reference, plain_bytes, torch_like, write
@@ -35,6 +36,12 @@ def _release(tmp_path: Path, *, gzipped: bool = False) -> Dict[str, Any]:
     plain["added_tokens.json"] = ADDED_TOKENS
     write(payload / "added_tokens.json", gzip.compress(ADDED_TOKENS) if gzipped else ADDED_TOKENS)
     return {"payload": payload, "base": base, "plain": plain, "bases": bases}
+
+
+def _decrypt(release: Dict[str, Any], out: Path, *extra: Any, only: str = "") -> Result:
+    """decrypt the payload folder (or one file of it) with the release's base folder."""
+    target = release["payload"] / only if only else release["payload"]
+    return run("decrypt", target, "--base", release["base"], "--out", out, *extra)
 
 
 def _manifest(
@@ -71,10 +78,7 @@ def test_right_base_with_lists_restores_every_file_verified(tmp_path: Path) -> N
     release = _release(tmp_path)
     manifest = _manifest(tmp_path, release)
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", out,
-        "--manifest", manifest, "--json",
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["format"] == "oasst"
@@ -104,10 +108,7 @@ def test_wrong_base_file_fails_naming_the_environment(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, release)
     write(release["base"] / "config.json", generated("another conversion", 480))
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", out,
-        "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest)
     assert result.exit_code == 1
     assert (
         "this base file differs from the conversion the release was made against" in result.stderr
@@ -127,19 +128,13 @@ def test_base_without_an_output_checksum_is_checked_while_restoring(
     release = _release(tmp_path)
     manifest = _manifest(tmp_path, release, algorithm=algorithm, files=False)
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
-        "--manifest", manifest, "--json",
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, "--json", only="config.json")
     assert result.exit_code == 0, result.stderr
     (restored,) = json.loads(result.stdout)["restored"]
     assert restored["checks"] == ["structure only", f"base {label}"]
     assert restored["verified_by"] == "structure only"
     write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"],
-        "--out", tmp_path / "out2", "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, tmp_path / "out2", "--manifest", manifest, only="config.json")
     assert result.exit_code == 1
     assert "this base file differs from the conversion" in result.stderr
     assert f"its {label} is " in result.stderr
@@ -151,10 +146,7 @@ def test_missing_base_file_fails_that_file_naming_it(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, release)
     (release["base"] / "config.json").unlink()
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", out,
-        "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest)
     assert result.exit_code == 1
     assert "the base file for config.json is missing" in result.stderr
     assert "config.json" not in all_names(out)
@@ -164,10 +156,7 @@ def test_missing_base_file_fails_that_file_naming_it(tmp_path: Path) -> None:
 def test_added_tokens_is_copied_as_is(tmp_path: Path) -> None:
     release = _release(tmp_path)
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "added_tokens.json", "--base", release["base"],
-        "--out", out,
-    )  # fmt: skip
+    result = _decrypt(release, out, only="added_tokens.json")
     assert result.exit_code == 0, result.stderr
     assert (out / "added_tokens.json").read_bytes() == ADDED_TOKENS
     assert "restored added_tokens.json (" in result.stdout
@@ -180,10 +169,7 @@ def test_a_copied_file_that_differs_from_its_list_is_blamed_on_its_download(
     manifest = _manifest(tmp_path, release)
     write(release["payload"] / "added_tokens.json", ADDED_TOKENS + b" ")
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "added_tokens.json", "--base", release["base"],
-        "--out", out, "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, only="added_tokens.json")
     assert result.exit_code == 1
     assert "this file has no base file and is copied as is, but its MD5" in result.stderr
     assert "download this file again" in result.stderr
@@ -195,19 +181,13 @@ def test_compressed_payloads(tmp_path: Path) -> None:
     release = _release(tmp_path, gzipped=True)
     manifest = _manifest(tmp_path, release)
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", out,
-        "--manifest", manifest, "--compressed",
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, "--compressed")
     assert result.exit_code == 0, result.stderr
     for name, data in release["plain"].items():
         assert (out / name).read_bytes() == data
 
     plain_out = tmp_path / "plain-out"
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", plain_out,
-        "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, plain_out, "--manifest", manifest)
     assert result.exit_code == 1
     assert final_names(plain_out) == []
 
@@ -226,9 +206,7 @@ def test_key_and_base_together_is_a_usage_error(tmp_path: Path) -> None:
 def test_output_into_the_payload_folder_is_refused(tmp_path: Path) -> None:
     release = _release(tmp_path)
     before = {p.name: p.read_bytes() for p in release["payload"].iterdir()}
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", release["payload"]
-    )
+    result = _decrypt(release, release["payload"])
     assert result.exit_code == 2
     assert "take the same names" in result.stderr
     assert {p.name: p.read_bytes() for p in release["payload"].iterdir()} == before
@@ -299,10 +277,7 @@ def test_sha256_lists_verify_restored_files(tmp_path: Path) -> None:
     release = _release(tmp_path)
     manifest = _manifest(tmp_path, release, algorithm="sha256")
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"], "--base", release["base"], "--out", out,
-        "--manifest", manifest, "--json",
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, "--json")
     assert result.exit_code == 0, result.stderr
     by_name = {Path(r["output"]).name: r for r in json.loads(result.stdout)["restored"]}
     assert by_name["config.json"]["checks"] == ["SHA-256"]
@@ -320,10 +295,7 @@ def test_wrong_base_against_sha256_lists_names_the_base_file(tmp_path: Path) -> 
     other = generated("another conversion", 480)
     write(release["base"] / "config.json", other)
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"],
-        "--out", out, "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, only="config.json")
     assert result.exit_code == 1
     listed = _sha256(release["bases"]["config.json"])
     assert (
@@ -342,10 +314,7 @@ def test_a_wrong_restored_sha256_fails_the_file(tmp_path: Path) -> None:
             entry["sha256"] = "ab" * 32
     manifest.write_text(json.dumps(document))
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"],
-        "--out", out, "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, only="config.json")
     assert result.exit_code == 1
     assert "does not match the SHA-256 in the list" in result.stderr
     assert final_names(out) == [] and all_names(out) == []
@@ -383,10 +352,7 @@ def test_an_assumed_base_list_never_fails_a_file(tmp_path: Path) -> None:
     manifest.write_text(json.dumps(document))
     write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
     out = tmp_path / "out"
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"], "--out", out,
-        "--manifest", manifest, "--json",
-    )  # fmt: skip
+    result = _decrypt(release, out, "--manifest", manifest, "--json", only="config.json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     (restored,) = report["restored"]
@@ -426,7 +392,7 @@ def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Pa
             entry["sha256"] = None
     manifest.write_text(json.dumps(document))
     out = tmp_path / "out"
-    restored = run("decrypt", release["payload"], "--base", release["base"], "--out", out)
+    restored = _decrypt(release, out)
     assert restored.exit_code == 1  # the vector's .bin is noise: structure alone fails it
     result = run("verify", out / "config.json", out / "added_tokens.json", "--manifest", manifest)
     assert "config.json: OK" in result.stdout.splitlines()
@@ -439,10 +405,7 @@ def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Pa
 def test_text_line_names_the_base_sha256_check(tmp_path: Path) -> None:
     release = _release(tmp_path)
     manifest = _manifest(tmp_path, release, algorithm="sha256", files=False)
-    result = run(
-        "decrypt", release["payload"] / "config.json", "--base", release["base"],
-        "--out", tmp_path / "out", "--manifest", manifest,
-    )  # fmt: skip
+    result = _decrypt(release, tmp_path / "out", "--manifest", manifest, only="config.json")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         "restored config.json (502 B, verified by structure only + base SHA-256; "
