@@ -91,6 +91,19 @@ def warm_file(path: Path) -> None:
             pass
 
 
+def warm_output(path: Path, make: List[str]) -> Callable[[], None]:
+    """A setup that makes ``path`` with ``make`` when it is missing, then reads it into the
+    page cache: decrypt leaves little of what it wrote there, and md5sum and verify are timed
+    on a cached file, as decrypt is on cached inputs."""
+
+    def setup() -> None:
+        if not path.exists():
+            run_measured(make)
+        warm_file(path)
+
+    return setup
+
+
 def md5_of(path: Path) -> str:
     digest = hashlib.md5()
     with path.open("rb") as source:
@@ -199,12 +212,7 @@ def main() -> None:
             "-q",
         ]
 
-        def warm_restored() -> None:
-            # decrypt leaves little of what it wrote in the page cache; md5sum and verify
-            # are timed on a cached file, as decrypt is on cached inputs.
-            if not restored.exists():
-                run_measured(decrypt_cmd)
-            warm_file(restored)
+        warm_restored = warm_output(restored, decrypt_cmd)
 
         commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
             "md5sum (restored file)": (["md5sum", str(restored)], warm_restored),
@@ -494,12 +502,7 @@ def families_bench(size_mib: int, runs: int, as_json: bool, work_dir: object) ->
         ob_cmd += ["-m", str(md5_list)]  # random bytes have no structure: the list verifies
         oa_cmd = [*cli, "decrypt", str(oa_xor / name), "--base", str(base.parent), "-o", str(out)]
 
-        def warm_restored() -> None:
-            # decrypt leaves little of what it wrote in the page cache: md5sum is timed on
-            # a cached file, as the decrypt rows are on cached inputs.
-            if not restored.exists():
-                run_measured(ob_cmd)
-            warm_file(restored)
+        warm_restored = warm_output(restored, ob_cmd)
 
         commands: Dict[str, Tuple[List[str], Callable[[], None]]] = {
             "md5sum (restored file)": (["md5sum", str(restored)], warm_restored),
