@@ -54,10 +54,13 @@ class DownloadPlan:
         ]
 
 
-def planned_files(book: hub.AddressBook, leave_out: Collection[Path] = ()) -> List[hub.PlannedFile]:
+def planned_files(
+    book: hub.AddressBook, leave_out: Collection[Path] = (), *, complete: bool = False
+) -> List[hub.PlannedFile]:
     """Every file of the download to report on. Files of belle-patch's own state folder and
     ``leave_out`` (the MD5 list being used, when it lies in the folder) are left out unless
-    the download gives them an address."""
+    the download gives them an address. ``complete``: every file of the revision's listing
+    that was not downloaded is MISSING."""
     left_out = {Path(path).resolve() for path in leave_out}
 
     def kept(entry: hub.PlannedFile) -> bool:
@@ -67,7 +70,7 @@ def planned_files(book: hub.AddressBook, leave_out: Collection[Path] = ()) -> Li
             return False
         return entry.path.resolve() not in left_out
 
-    return [entry for entry in hub.plan_checks(book) if kept(entry)]
+    return [entry for entry in hub.plan_checks(book, complete=complete) if kept(entry)]
 
 
 def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:

@@ -53,7 +53,12 @@ class _Notes(ProgressEvents):
     help="PATH is a converted LLaMA folder: check it against the base list of the release "
     "(Open-Assistant, PygmalionAI) made against it.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Do not print OK lines.")
+@click.option(
+    "--complete",
+    is_flag=True,
+    help="Fail when a file of the download's revision was not downloaded (per its listing).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Do not print OK or NOT DOWNLOADED lines.")
 @click.option("--status", is_flag=True, help="Print nothing; the exit code says it all.")
 @click.option("--strict", is_flag=True, help="Fail on improperly formatted list lines.")
 @click.option("--ignore-missing", is_flag=True, help="Do not fail on listed files that are absent.")
@@ -67,6 +72,7 @@ def verify(
     revision: Optional[str],
     allow_unverified: bool,
     base: bool,
+    complete: bool,
     quiet: bool,
     status: bool,
     strict: bool,
@@ -98,6 +104,10 @@ def verify(
     hash nor a listed MD5 prints "name: NOT VERIFIED" and fails the check unless
     --allow-unverified; a file the download names but lacks, a missing blob, or a cache
     link that leads out of the repo's blobs/ (never read) prints "FAILED open or read".
+    Where huggingface_hub kept the revision's file listing (trees/COMMIT.json), each file
+    must also have the address the listing gives its path, and the listed files not
+    downloaded print "name: NOT DOWNLOADED" (with a count and size on stderr): they fail
+    only with --complete. A shard named by a present *.index.json and not downloaded fails.
 
     OpenBuddy and Open-Assistant / PygmalionAI releases are told the same way. Their
     downloads (.enc files, or the XOR payload folder) are checked against the download
@@ -125,6 +135,7 @@ def verify(
         revision=revision,
         allow_unverified=allow_unverified,
         base=base,
+        complete=complete,
         full=full,
         jobs=jobs,
         ignore_missing=ignore_missing,
@@ -136,6 +147,9 @@ def verify(
     elif not status:
         for check in report.files:
             _echo_check(check, quiet)
+        if not quiet:
+            for listed in report.not_downloaded:
+                click.echo(status_line(listed.name, "NOT DOWNLOADED"))
         _echo_warnings(report, allow_unverified)
     if not report.ok:
         sys.exit(1)
@@ -216,5 +230,15 @@ def _verify_json(report: VerifyReport) -> Dict[str, Any]:
         "improper_lines": [{"line": n, "problem": p} for n, p in report.problems],
         "improper_line_count": report.problem_count,
         "unchecked": list(report.unchecked),
+        "not_downloaded": [
+            {
+                "name": listed.name,
+                "size": listed.size,
+                "expected_address": listed.address.hexdigest,
+                "method": listed.address.kind,
+            }
+            for listed in report.not_downloaded
+        ],
+        "not_downloaded_bytes": sum(listed.size for listed in report.not_downloaded),
         "notes": list(report.notes),
     }

@@ -34,6 +34,7 @@ from .book import (
     EntryFailure,
     PlannedFile,
     files_under,
+    not_downloaded,
     plan_checks,
 )
 from .cache import (
@@ -46,6 +47,7 @@ from .cache import (
 from .checks import check_planned
 from .detect import address_for_file, detect_layout
 from .gitindex import git_clone_book
+from .listing import ListedFile, Listing
 from .localdir import local_dir_book
 
 __all__ = [
@@ -66,6 +68,8 @@ __all__ = [
     "ContentAddress",
     "EntryFailure",
     "GitBlobHasher",
+    "ListedFile",
+    "Listing",
     "PlannedFile",
     "address_for_file",
     "address_from_hex",
@@ -82,6 +86,7 @@ __all__ = [
     "is_hub_spec",
     "local_dir_book",
     "new_digest_hasher",
+    "not_downloaded",
     "parse_lfs_pointer",
     "plan_checks",
     "resolve_hub_spec",

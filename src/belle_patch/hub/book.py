@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 
 from .address import FAILED, MISSING, NOT_VERIFIED, ContentAddress
+from .listing import ListedFile, Listing
+from .shards import shards_named
 
 CACHE_SNAPSHOT = "cache snapshot"
 LOCAL_DIR = "--local-dir download"
@@ -18,6 +21,12 @@ GIT_CLONE = "git clone"
 BOOKKEEPING = (".git", ".cache/huggingface")
 
 NO_ADDRESS = "not part of the download: no content address"
+
+# What walk_download finds at a path (links are never followed).
+REGULAR = "regular file"
+LINK = "link"
+FOLDER_LINK = "link to a folder"
+OTHER = "not a regular file"
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class AddressBook:
     unaddressed: Mapping[str, str] = field(default_factory=dict)
     failed: Mapping[str, EntryFailure] = field(default_factory=dict)
     notes: Tuple[str, ...] = ()
+    listing: Optional[Listing] = None
 
     def __post_init__(self) -> None:
         # Read-only views, so a shared book cannot be changed by one of its users.
@@ -104,55 +114,183 @@ def is_bookkeeping(name: str) -> bool:
     return any(name == folder or name.startswith(folder + "/") for folder in BOOKKEEPING)
 
 
-def files_under(root: Path) -> Dict[str, Path]:
-    """Every file under ``root`` by relative POSIX path, links included but not followed,
-    bookkeeping folders left out. Links to folders are listed as files (and not entered)."""
-    found: Dict[str, Path] = {}
-    for folder, dirnames, filenames in os.walk(root, followlinks=False):
-        base = Path(folder)
-        relative = PurePosixPath(base.relative_to(root).as_posix())
-        kept = []
-        for dirname in sorted(dirnames):
-            name = (relative / dirname).as_posix()
-            if is_bookkeeping(name):
+def _entries(folder: Path) -> List[Tuple[str, int]]:
+    """``(name, lstat mode)`` of a folder's entries, sorted by name; 0 for an entry that
+    cannot be looked at (it is then neither a file nor a folder to enter)."""
+    found = []
+    with os.scandir(folder) as listing:
+        for entry in listing:
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except OSError:
+                mode = 0
+            found.append((entry.name, mode))
+    return sorted(found)
+
+
+def walk_download(
+    root: Path, unreadable: MutableMapping[str, EntryFailure], *, skip_bookkeeping: bool = False
+) -> Iterator[Tuple[str, Path, str]]:
+    """``(relative POSIX name, path, kind)`` of everything under ``root``, sorted, links never
+    followed (a link to a folder is reported as :data:`FOLDER_LINK`, not entered).
+
+    A folder that cannot be listed (unreadable, too deep for the system's path limit) is
+    recorded in ``unreadable`` as FAILED rather than silently left out. The walk keeps its
+    own stack: a folder thousands of levels deep costs memory, never Python's recursion.
+    """
+    pending: List[Tuple[PurePosixPath, Path]] = [(PurePosixPath("."), root)]
+    while pending:
+        relative, folder = pending.pop()
+        try:
+            entries = _entries(folder)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            unreadable[relative.as_posix()] = EntryFailure(
+                FAILED, f"this folder cannot be listed ({reason})"
+            )
+            continue
+        subfolders = []
+        for entry_name, mode in entries:
+            name = (relative / entry_name).as_posix()
+            if skip_bookkeeping and is_bookkeeping(name):  # .git is a file in worktrees too
                 continue
-            if (base / dirname).is_symlink():
-                found[name] = base / dirname
+            path = folder / entry_name
+            if stat.S_ISDIR(mode):
+                subfolders.append((PurePosixPath(name), path))
+            elif stat.S_ISLNK(mode):
+                yield name, path, FOLDER_LINK if os.path.isdir(path) else LINK
+            elif stat.S_ISREG(mode):
+                yield name, path, REGULAR
             else:
-                kept.append(dirname)
-        dirnames[:] = kept
-        for filename in sorted(filenames):
-            name = (relative / filename).as_posix()
-            if not is_bookkeeping(name):  # .git is a file in worktrees and submodules
-                found[name] = base / filename
+                yield name, path, OTHER
+        pending.extend(reversed(subfolders))
+
+
+def files_under(
+    root: Path, unreadable: Optional[MutableMapping[str, EntryFailure]] = None
+) -> Dict[str, Path]:
+    """Every file under ``root`` by relative POSIX path, links included but not followed,
+    bookkeeping folders left out. Links to folders are listed as files (and not entered).
+    Folders that cannot be listed go to ``unreadable``."""
+    failures: MutableMapping[str, EntryFailure] = {} if unreadable is None else unreadable
+    found = {name: path for name, path, _ in walk_download(root, failures, skip_bookkeeping=True)}
     return dict(sorted(found.items()))
 
 
-def plan_checks(book: AddressBook, folder: Optional[Path] = None) -> List[PlannedFile]:
+def _listing_conflict(
+    name: str, address: ContentAddress, listed: ListedFile, listing: Listing
+) -> Optional[str]:
+    """Why a file's own address is not the one the revision's listing gives its path, if so."""
+    if address.kind != listed.address.kind or address.hexdigest == listed.address.hexdigest:
+        return None
+    return (
+        f"its {address.source} names {address.hexdigest}, but {listing.source} gives "
+        f"{listed.address.hexdigest} for {name}: this is another file's content; "
+        "download it again"
+    )
+
+
+def plan_checks(
+    book: AddressBook, folder: Optional[Path] = None, *, complete: bool = False
+) -> List[PlannedFile]:
     """Every file to report on: the book's entries and every other file in the folder.
 
     Files in the folder the book does not know are "not verified", never OK; files the book
-    gives an address for that are not in the folder are MISSING.
+    gives an address for that are not in the folder are MISSING, and so are the shards a
+    present checkpoint index (``*.index.json``) names that are absent, and, with
+    ``complete``, every file of the revision's listing that was not downloaded. A file whose
+    address is not the one the listing gives its path fails unread.
     """
     root = folder if folder is not None else book.root
-    present = files_under(root)
+    unreadable: Dict[str, EntryFailure] = {}
+    present = files_under(root, unreadable)
     planned: Dict[str, PlannedFile] = {}
-    for name, failure in book.failed.items():
+    for name, failure in {**book.failed, **unreadable}.items():
         planned[name] = PlannedFile(name, root / name, None, failure.status, failure.detail)
     for name, reason in book.unaddressed.items():
-        if name in present or os.path.lexists(root / name):
+        if name not in planned and (name in present or os.path.lexists(root / name)):
             planned[name] = PlannedFile(name, root / name, None, NOT_VERIFIED, reason)
+    listing = book.listing
     for name, address in book.addresses.items():
         path = present.get(name, root / name)
+        listed = listing.files.get(name) if listing is not None else None
+        conflict = _listing_conflict(name, address, listed, listing) if listed and listing else None
+        if name in planned:
+            continue
         if not os.path.lexists(path):
             detail = f"named by the {book.layout} but not in the folder; download it again"
             planned[name] = PlannedFile(name, path, address, MISSING, detail)
+        elif conflict is not None:
+            planned[name] = PlannedFile(name, path, address, FAILED, conflict)
+        elif book.layout != CACHE_SNAPSHOT and os.path.islink(path):
+            # Only a cache snapshot is made of links; elsewhere a link was put there by hand.
+            detail = "a link, not the downloaded file: not read; download it again"
+            planned[name] = PlannedFile(name, path, address, FAILED, detail)
         elif not path.is_file():
             detail = "not a regular file"
             planned[name] = PlannedFile(name, path, address, FAILED, detail)
         else:
+            if listed is not None and address.size is None:
+                address = ContentAddress(
+                    address.kind,
+                    address.hexdigest,
+                    listed.size,
+                    address.source,
+                    address.pointer_blob_id,
+                    address.conversion,
+                    address.modified_after_download,
+                )
             planned[name] = PlannedFile(name, path, address)
     for name, path in present.items():
         if name not in planned:
             planned[name] = PlannedFile(name, path, None, NOT_VERIFIED, NO_ADDRESS)
+    for name, detail in _absent_shards(planned, root).items():
+        planned[name] = PlannedFile(name, root / name, None, MISSING, detail)
+    if complete and listing is not None:
+        for listed in not_downloaded(book, planned):
+            detail = (
+                f"in {listing.source} but not downloaded (the whole revision was asked for); "
+                "download it"
+            )
+            planned[listed.name] = PlannedFile(
+                listed.name, root / listed.name, None, MISSING, detail
+            )
     return [planned[name] for name in sorted(planned)]
+
+
+def _unaddressed_regular(entry: PlannedFile) -> bool:
+    """A file with no address that is itself a regular file (never a link to follow)."""
+    return (
+        entry.status == NOT_VERIFIED
+        and entry.address is None
+        and not os.path.islink(entry.path)
+        and entry.path.is_file()
+    )
+
+
+def _absent_shards(planned: Mapping[str, PlannedFile], root: Path) -> Dict[str, str]:
+    """The shards named by the present checkpoint indexes that are not in the folder."""
+    indexes = {
+        name: entry.path
+        for name, entry in planned.items()
+        if name.endswith(".index.json") and (entry.to_hash or _unaddressed_regular(entry))
+    }
+    absent: Dict[str, str] = {}
+    for shard, index in shards_named(indexes, root).items():
+        if shard not in planned:
+            absent[shard] = (
+                f"named by the weight_map of {index} but not downloaded: the model cannot "
+                "load; download it"
+            )
+    return absent
+
+
+def not_downloaded(book: AddressBook, planned: Mapping[str, PlannedFile]) -> List[ListedFile]:
+    """The files of the revision's listing the folder lacks and no check reports on."""
+    if book.listing is None:
+        return []
+    return [
+        listed
+        for name, listed in sorted(book.listing.files.items())
+        if name not in planned and not is_bookkeeping(name)
+    ]

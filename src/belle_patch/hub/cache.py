@@ -1,25 +1,58 @@
 """The huggingface_hub cache: finding a repo in it, and the addresses its snapshot links carry.
 
-``ROOT/models--ORG--NAME/snapshots/REV/PATH`` is a relative link to ``../../blobs/ADDRESS``; the
-link target's name is the content address. Links are followed only into that repo's ``blobs/``.
+::
+
+    CACHE/
+      blobs/                                the shared blob store (Xet files), when marked:
+        .huggingface-shared-blobs           "1\n"
+        XX/XXHASH                           regular files, named by their Xet hash
+      models--ORG--NAME/
+        refs/main                           a commit hash
+        blobs/ETAG                          a regular file, or a link to blobs/XX/XXHASH above
+        snapshots/COMMIT/PATH               a link to ../../blobs/ETAG
+        trees/COMMIT.json                   the revision's file listing (huggingface_hub 2.4)
+
+The address of ``PATH`` is ``ETAG``, the name its snapshot link names (the SHA-256 of LFS and Xet
+files, the git blob id of the others). A snapshot link is followed only into its repo's
+``blobs/``, and a repo blob only into the marked store, one hop each; anything else fails unread.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path, PurePosixPath
-from typing import Dict, Mapping, Optional, Tuple
+import stat
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from belle_patch.errors import UsageError
 
 from .address import FAILED, MISSING, ContentAddress, address_from_hex
-from .book import CACHE_SNAPSHOT, AddressBook, EntryFailure
+from .book import (
+    CACHE_SNAPSHOT,
+    FOLDER_LINK,
+    LINK,
+    REGULAR,
+    AddressBook,
+    EntryFailure,
+    walk_download,
+)
+from .listing import repo_listing
+from .untrusted import RefusedFile, is_inside, read_small_file, regular_file_size
 
 HUB_PREFIX = "hf:"
 REPO_KINDS = {"models": "models", "datasets": "datasets", "spaces": "spaces"}
 _REPO_FOLDER = re.compile(r"(models|datasets|spaces)--[^/\\]+")
 _REVISION = re.compile(r"[0-9a-f]{40}")
+_XET_HASH = re.compile(r"[0-9a-f]{64}")
+# Git's ref names, less what huggingface_hub never writes (spaces, control characters).
+_REF_NAME = re.compile(r"[A-Za-z0-9._/+-]+")
+REF_FILE_LIMIT = 256
+SHARED_STORE = "blobs"
+STORE_MARKER = ".huggingface-shared-blobs"
+# The one layout of the store huggingface_hub writes today; another is not read.
+STORE_MARKER_TEXT = b"1\n"
 
 
 def cache_root(environ: Optional[Mapping[str, str]] = None) -> Path:
@@ -78,32 +111,102 @@ def is_snapshot_folder(folder: Path) -> bool:
     )
 
 
-def snapshot_of(repo_folder: Path, revision: Optional[str] = None) -> Path:
-    """The snapshot folder of ``revision`` (a branch under refs/ or a commit under snapshots/;
-    default: refs/main)."""
-    snapshots = repo_folder / "snapshots"
-    wanted = revision or "main"
-    ref = repo_folder / "refs" / wanted
-    if ".." not in PurePosixPath(wanted).parts and ref.is_file():
-        commit = ref.read_text(encoding="utf-8", errors="replace").strip()
-        if (snapshots / commit).is_dir():
-            return snapshots / commit
+def _ref_name_is_safe(name: str) -> bool:
+    """A ref name as huggingface_hub writes them (``main``, ``pr/1``, a tag): relative, no
+    ``..``, no empty part, none of git's forbidden characters."""
+    parts = name.split("/")
+    return (
+        bool(_REF_NAME.fullmatch(name))
+        and all(part and part not in (".", "..") for part in parts)
+        and not name.endswith(".lock")
+    )
+
+
+def _snapshot_folder(repo_folder: Path, commit: str, named_by: str) -> Path:
+    """``snapshots/COMMIT``, a real folder inside the repo folder (never a link leading out)."""
+    snapshot = repo_folder / "snapshots" / commit
+    try:
+        info = os.lstat(snapshot)
+    except OSError:
         raise UsageError(
-            f"refs/{wanted} names {commit}, which has no snapshot",
+            f"{named_by} names {commit}, which has no snapshot",
+            path=repo_folder,
+            hint="download it again",
+        ) from None
+    if not stat.S_ISDIR(info.st_mode) or not is_inside(snapshot, repo_folder):
+        raise UsageError(
+            f"snapshots/{commit} is not a folder inside the repo folder, not read",
             path=repo_folder,
             hint="download it again",
         )
-    available = sorted(p.name for p in snapshots.iterdir()) if snapshots.is_dir() else []
-    if revision is not None and revision in available:
-        return snapshots / revision
+    return snapshot
+
+
+def _read_ref(repo_folder: Path, name: str) -> Optional[str]:
+    """The commit ``refs/NAME`` holds, None if there is no such ref; a ref that is not a
+    small regular file holding a commit is a usage error (it is never followed)."""
+    ref = repo_folder / "refs" / name
+    if not os.path.lexists(ref):
+        return None
+    try:
+        text = read_small_file(ref, REF_FILE_LIMIT, root=repo_folder).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.reason if isinstance(exc, RefusedFile) else "not a commit"
+        raise UsageError(
+            f"refs/{name} cannot be used: {reason}", path=repo_folder, hint="download it again"
+        ) from None
+    if not _REVISION.fullmatch(text):
+        raise UsageError(
+            f"refs/{name} does not hold a commit hash, not followed",
+            path=repo_folder,
+            hint="download it again",
+        )
+    return text
+
+
+def snapshot_of(repo_folder: Path, revision: Optional[str] = None) -> Path:
+    """The snapshot folder of ``revision`` (a ref name under refs/ or a 40-hex commit under
+    snapshots/; default: refs/main, else the only snapshot).
+
+    Nothing a ref file or ``revision`` says leads out of ``snapshots/``: a revision is a
+    commit or an existing ref name, a ref holds a commit, anything else is a usage error.
+    """
+    snapshots = repo_folder / "snapshots"
+    wanted = revision or "main"
+    if (
+        revision is not None
+        and not _REVISION.fullmatch(revision)
+        and not _ref_name_is_safe(revision)
+    ):
+        raise UsageError(
+            f"--revision {revision!r} is neither a commit hash nor a ref name",
+            path=repo_folder,
+            hint="give a branch or tag under refs/ or a 40-digit commit hash",
+        )
+    commit = _read_ref(repo_folder, wanted) if _ref_name_is_safe(wanted) else None
+    if commit is not None:
+        return _snapshot_folder(repo_folder, commit, f"refs/{wanted}")
+    if revision is not None and _REVISION.fullmatch(revision):
+        return _snapshot_folder(repo_folder, revision, "--revision")
+    available = _snapshot_names(snapshots)
     if revision is None and len(available) == 1:
-        return snapshots / available[0]
-    shown = ", ".join(available) if available else "none"
+        return _snapshot_folder(repo_folder, available[0], "snapshots/")
+    shown = ", ".join(available[:10]) if available else "none"
+    if len(available) > 10:
+        shown += f" and {len(available) - 10} more"
     raise UsageError(
         f"no snapshot for revision {wanted} (snapshots: {shown})",
         path=repo_folder,
         hint="name one with --revision",
     )
+
+
+def _snapshot_names(snapshots: Path) -> List[str]:
+    try:
+        with os.scandir(snapshots) as entries:
+            return sorted(entry.name for entry in entries if _REVISION.fullmatch(entry.name))
+    except OSError:
+        return []
 
 
 def resolve_hub_spec(
@@ -130,75 +233,138 @@ def resolve_hub_spec(
 
 
 def _incomplete_note(blobs: Path, address: str) -> str:
-    try:
-        partial = any(p.name.startswith(address) for p in blobs.glob(f"{address}*.incomplete"))
-    except OSError:
-        partial = False
+    partial = os.path.lexists(blobs / f"{address}.incomplete")
     return " (an interrupted download left it incomplete)" if partial else ""
 
 
-def _link_entry(
-    link: Path, blobs_real: Path, blobs: Path
-) -> Tuple[Optional[ContentAddress], Optional[EntryFailure]]:
-    target = os.readlink(link)
-    resolved = Path(os.path.realpath(link))
-    if resolved.parent != blobs_real:
+def _physical_parent(start: Path, target: str) -> str:
+    """The folder a link at ``start`` with text ``target`` leads into, as the system
+    resolves it (``..`` after a linked folder included), without following the last part."""
+    return os.path.realpath(os.path.join(start, os.path.dirname(target) or "."))
+
+
+def _is_marked_store(cache: Path) -> bool:
+    """The cache-wide shared blob store exists, and says so with its marker file."""
+    store = cache / SHARED_STORE
+    try:
+        if not stat.S_ISDIR(os.lstat(store).st_mode):
+            return False
+        return read_small_file(store / STORE_MARKER, 64) == STORE_MARKER_TEXT
+    except OSError:
+        return False
+
+
+def _store_entry(blob: Path, cache: Path) -> Optional[Path]:
+    """The shared store entry a repo blob links to, if the link is one huggingface_hub makes:
+    one hop to ``CACHE/blobs/XX/XXHASH``, a regular file, in a marked store."""
+    try:
+        target = os.readlink(blob)
+    except OSError:
+        return None
+    name = os.path.basename(target)
+    store_real = os.path.realpath(cache / SHARED_STORE)
+    if (
+        not _XET_HASH.fullmatch(name)
+        or _physical_parent(blob.parent, target) != os.path.join(store_real, name[:2])
+        or not _is_marked_store(cache)
+    ):
+        return None
+    entry = Path(store_real) / name[:2] / name
+    return entry if regular_file_size(entry) is not None else None
+
+
+def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optional[EntryFailure]]:
+    """The address a snapshot link names: the name of the repo blob it links to, in one hop.
+
+    The blob is a regular file in the repo's ``blobs/``, or a link (one more hop) to a regular
+    file in the cache's shared store; anything else fails, unread. The address is the repo
+    blob's name (the download's etag), never the name at the end of a chain.
+    """
+    try:
+        target = os.readlink(link)
+    except OSError as exc:
+        return None, EntryFailure(FAILED, f"the link cannot be read ({exc.strerror})")
+    blobs = repo / "blobs"
+    if _physical_parent(link.parent, target) != os.path.realpath(blobs):
         return None, EntryFailure(
             FAILED,
             f"link leads outside this repo's blobs/ (to {target}), not read",
             "download it again",
         )
-    address = address_from_hex(resolved.name, source=f"blobs/{resolved.name}")
-    if address is None:
+    name = os.path.basename(target)
+    address = address_from_hex(name, source=f"blobs/{name}") if name == name.lower() else None
+    if address is None or address.hexdigest != name:
         return None, EntryFailure(FAILED, f"link into blobs/ names no content address ({target})")
-    if not os.path.lexists(resolved):
-        note = _incomplete_note(blobs, resolved.name)
+    blob = blobs / name
+    try:
+        mode = os.lstat(blob).st_mode
+    except OSError:
+        note = _incomplete_note(blobs, name)
+        return None, EntryFailure(MISSING, f"missing blob blobs/{name}{note}", "download it again")
+    if stat.S_ISREG(mode):
+        return address, None
+    if stat.S_ISLNK(mode):
+        entry = _store_entry(blob, repo.parent)
+        if entry is not None:
+            return replace(address, source=f"blobs/{name}, in the shared blob store"), None
         return None, EntryFailure(
-            MISSING, f"missing blob blobs/{resolved.name}{note}", "download it again"
+            FAILED,
+            f"blobs/{name} links elsewhere than to a file of the cache's shared blob store, "
+            "not read",
+            "download it again",
         )
-    if not resolved.is_file():
-        return None, EntryFailure(FAILED, f"blobs/{resolved.name} is not a regular file")
-    return address, None
+    return None, EntryFailure(FAILED, f"blobs/{name} is not a regular file")
+
+
+def snapshot_link_address(path: Path) -> Optional[ContentAddress]:
+    """The address of one file of a cache snapshot from its own link alone, or None when
+    ``path`` is not such a link (or the link fails its checks)."""
+    for folder in path.parents:
+        if is_snapshot_folder(folder):
+            if not os.path.islink(path):
+                return None
+            address, _failure = _link_entry(path, folder.parent.parent)
+            return address
+    return None
 
 
 def snapshot_book(snapshot: Path) -> AddressBook:
     """The addresses of a snapshot folder's files, read from their links into blobs/."""
     repo = snapshot.parent.parent
-    blobs = repo / "blobs"
-    blobs_real = Path(os.path.realpath(blobs))
+    if not is_inside(snapshot, repo) or os.path.islink(snapshot):
+        raise UsageError(
+            "this snapshot folder is a link, or leads out of its repo folder: not read",
+            path=snapshot,
+            hint="give the snapshot folder inside the cache",
+        )
     addresses: Dict[str, ContentAddress] = {}
     unaddressed: Dict[str, str] = {}
     failed: Dict[str, EntryFailure] = {}
-    for folder, dirnames, filenames in os.walk(snapshot, followlinks=False):
-        base = Path(folder)
-        relative = PurePosixPath(base.relative_to(snapshot).as_posix())
-        entries = [(d, True) for d in dirnames] + [(f, False) for f in filenames]
-        for entry, is_dir in entries:
-            name = (relative / entry).as_posix()
-            path = base / entry
-            if path.is_symlink():
-                if is_dir:
-                    failed[name] = EntryFailure(FAILED, "a link to a folder, not followed")
-                    continue
-                address, failure = _link_entry(path, blobs_real, blobs)
-                if address is not None:
-                    addresses[name] = address
-                if failure is not None:
-                    failed[name] = failure
-            elif is_dir:
-                continue
-            elif path.is_file():
-                unaddressed[name] = "a copy, not a link into blobs/: no content address"
-            else:
-                failed[name] = EntryFailure(FAILED, "not a regular file")
+    for name, path, kind in walk_download(snapshot, failed):
+        if kind == LINK:
+            address, failure = _link_entry(path, repo)
+            if address is not None:
+                addresses[name] = address
+            if failure is not None:
+                failed[name] = failure
+        elif kind == FOLDER_LINK:
+            failed[name] = EntryFailure(FAILED, "a link to a folder, not followed")
+        elif kind == REGULAR:
+            unaddressed[name] = "a copy, not a link into blobs/: no content address"
+        else:
+            failed[name] = EntryFailure(FAILED, "not a regular file")
+    revision = snapshot.name if _REVISION.fullmatch(snapshot.name) else None
+    listing, notes = (None, ()) if revision is None else repo_listing(repo, revision)
     return AddressBook(
         layout=CACHE_SNAPSHOT,
         root=snapshot,
-        revision=snapshot.name if _REVISION.fullmatch(snapshot.name) else None,
+        revision=revision,
         repo_id=repo_id_of(repo),
         addresses=addresses,
         unaddressed=unaddressed,
         failed=failed,
+        notes=notes,
+        listing=listing,
     )
 
 

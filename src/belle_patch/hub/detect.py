@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -10,8 +11,15 @@ from belle_patch.errors import UsageError
 
 from .address import ContentAddress
 from .book import AddressBook
-from .cache import cache_repo_book, is_repo_folder, is_snapshot_folder, snapshot_book
+from .cache import (
+    cache_repo_book,
+    is_repo_folder,
+    is_snapshot_folder,
+    snapshot_book,
+    snapshot_link_address,
+)
 from .gitindex import git_clone_book, is_git_clone
+from .listing import LOCAL_DIR_LISTING_FOLDER, read_listing
 from .localdir import is_local_dir, local_dir_book
 
 
@@ -31,10 +39,23 @@ def detect_layout(folder: Path, revision: Optional[str] = None) -> Optional[Addr
     if is_snapshot_folder(folder):
         return snapshot_book(folder)
     if is_local_dir(folder):
-        return local_dir_book(folder)
+        return _with_listing(local_dir_book(folder))
     if is_git_clone(folder):
         return git_clone_book(folder)
     return None
+
+
+def _with_listing(book: AddressBook) -> AddressBook:
+    """A ``--local-dir`` download's book with the listing of the commit its files came from."""
+    if book.revision is None:
+        return book
+    listing, notes = read_listing(
+        book.root / LOCAL_DIR_LISTING_FOLDER,
+        book.revision,
+        root=book.root,
+        shown_as=f"{LOCAL_DIR_LISTING_FOLDER}/",
+    )
+    return replace(book, listing=listing, notes=book.notes + notes)
 
 
 def download_root(path: Path) -> Optional[Path]:
@@ -45,10 +66,16 @@ def download_root(path: Path) -> Optional[Path]:
     return None
 
 
-def address_for_file(path: Path) -> Optional[ContentAddress]:
+def address_for_file(path: Path, *, read_metadata: bool = True) -> Optional[ContentAddress]:
     """The content address of one downloaded file (the nearest download folder holding it
-    decides), or None. For a whole folder, build its book once with :func:`detect_layout`."""
+    decides), or None. For a whole folder, build its book once with :func:`detect_layout`.
+
+    Without ``read_metadata`` only a cache snapshot's link is read (one ``readlink``): no git,
+    no metadata file, nothing in the folders above is opened.
+    """
     path = Path(os.path.abspath(path))  # not resolved: a snapshot link must stay a link
+    if not read_metadata:
+        return snapshot_link_address(path)
     root = download_root(path)
     if root is None:
         return None

@@ -410,7 +410,7 @@ def _restorer(
     base_hint = _environment_hint(expected)
     # A base list only assumed for a release (another release's) must not fail a file.
     bases = expected.base if expected and not (known and known.base_uncertain) else {}
-    addresses = DownloadAddresses()
+    addresses = DownloadAddresses(read_metadata=check_downloads)
 
     def restore(path: Path, on_progress: ProgressCallback) -> RestoreResult:
         restored_name = fmt.restored_name(path.name)

@@ -12,7 +12,12 @@ from typing import Dict, List, Optional
 
 from belle_patch.errors import BellePatchError
 from belle_patch.hub import CACHE_SNAPSHOT, AddressBook, ContentAddress, detect_layout
-from belle_patch.hub.cache import is_hub_spec, is_repo_folder, resolve_hub_spec
+from belle_patch.hub.cache import (
+    is_hub_spec,
+    is_repo_folder,
+    resolve_hub_spec,
+    snapshot_link_address,
+)
 from belle_patch.hub.detect import download_root
 
 
@@ -31,13 +36,22 @@ def resolve_download_inputs(inputs: List[Path]) -> List[Path]:
 
 
 class DownloadAddresses:
-    """The content address of each input, from one address book per download folder."""
+    """The content address of each input, from one address book per download folder.
 
-    def __init__(self) -> None:
+    Only with ``read_metadata`` (``decrypt --check-downloads``) are git and a download's
+    metadata read, and only then is a folder above an input looked at: otherwise a cache
+    snapshot's link is the one thing read, so that a decrypt below a hostile clone (or a home
+    folder under git) runs nothing.
+    """
+
+    def __init__(self, *, read_metadata: bool = False) -> None:
         self._books: Dict[Path, Optional[AddressBook]] = {}
+        self._read_metadata = read_metadata
 
     def address_of(self, path: Path) -> Optional[ContentAddress]:
         absolute = Path(os.path.abspath(path))  # not resolved: a snapshot link stays a link
+        if not self._read_metadata:
+            return snapshot_link_address(absolute)
         root = download_root(absolute)
         if root is None:
             return None

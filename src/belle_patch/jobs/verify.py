@@ -33,8 +33,16 @@ from belle_patch.filecheck import (
     unchecked_names,
     verify_entries,
 )
-from belle_patch.hub import AddressBook, detect_layout, is_hub_spec, resolve_hub_spec
+from belle_patch.hub import (
+    AddressBook,
+    ListedFile,
+    detect_layout,
+    is_hub_spec,
+    not_downloaded,
+    resolve_hub_spec,
+)
 from belle_patch.registry import OASST, OPENBUDDY, Release, find_release
+from belle_patch.units import format_bytes
 
 FAMILY_FORMATS = (OPENBUDDY, OASST)
 BASE_DIFFERS = "this base file differs from the conversion the release was made against"
@@ -70,6 +78,7 @@ class VerifyReport:
     notes: Tuple[str, ...] = ()
     unchecked: Tuple[str, ...] = ()
     download: Optional[str] = None
+    not_downloaded: Tuple[ListedFile, ...] = ()
 
     @property
     def failed(self) -> Tuple[FileCheck, ...]:
@@ -94,6 +103,7 @@ def verify(
     strict: bool = False,
     allow_unverified: bool = False,
     base: bool = False,
+    complete: bool = False,
     progress: Optional[Progress] = None,
 ) -> VerifyReport:
     """Check files against MD5s, like ``md5sum -c``; return a report, never print.
@@ -118,7 +128,11 @@ def verify(
     (``models--ORG--NAME``: the snapshot of ``refs/main``, or of ``revision``, a branch or a
     commit), ``"hf:ORG/NAME"`` (or ``"hf:ORG/NAME@REV"``: found in ``$HF_HUB_CACHE``, else
     ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``), a ``--local-dir`` download or a git
-    clone (checked against its HEAD commit, not the index), as the only path. An MD5 list
+    clone (checked against its HEAD commit, not the index), as the only path. Where
+    huggingface_hub kept the revision's file listing (``trees/COMMIT.json``), each file is
+    also held to the address the listing gives its path, and the listed files the folder
+    lacks are ``not_downloaded`` (they fail only with ``complete``); a shard that a present
+    ``*.index.json`` names and the folder lacks is ``MISSING`` either way. An MD5 list
     (``manifest``, ``release`` or a bundled release its files match) is checked in the same
     read; a list or release given that checks no file makes ``ok`` false. Every file under
     the folder is reported: one with neither an address nor a listed MD5 is
@@ -156,7 +170,9 @@ def verify(
     ``UNREADABLE``, ``REFUSED`` or ``NOT VERIFIED``, ``expected`` and ``actual`` MD5,
     ``method``, ``verified_by``, ``address`` and ``actual_address``, ``path``, ``detail``),
     ``problems`` (malformed list lines), ``notes``, ``unchecked`` (files a release lists
-    without an MD5) and ``download``. A damaged file is a ``FAILED`` entry, not an error.
+    without an MD5), ``download`` and ``not_downloaded`` (the listed files a download lacks,
+    each a :class:`belle_patch.hub.ListedFile` with ``name`` and ``size``). A damaged file
+    is a ``FAILED`` entry, not an error.
 
     Raises :class:`belle_patch.errors.UsageError` (and its subclass ``ManifestError``)
     when a path does not exist, two paths hold different files by one name, the list
@@ -190,6 +206,7 @@ def verify(
             strict=strict,
             allow_unverified=allow_unverified,
             base=base,
+            complete=complete,
             events=events,
             note=note,
             notes=notes,
@@ -337,6 +354,7 @@ def _verify_download(
     strict: bool,
     allow_unverified: bool,
     base: bool,
+    complete: bool,
     events: Progress,
     note: Callable[[str], None],
     notes: List[str],
@@ -346,7 +364,15 @@ def _verify_download(
     note(book.summary)
     for remark in book.notes:
         note(remark)
-    planned = planned_files(book, [manifest] if manifest is not None else [])
+    planned = planned_files(book, [manifest] if manifest is not None else [], complete=complete)
+    absent = tuple(not_downloaded(book, {entry.name: entry for entry in planned}))
+    if absent:
+        size = sum(listed.size for listed in absent)
+        note(
+            f"{len(absent)} file{'' if len(absent) == 1 else 's'} of the revision "
+            f"({format_bytes(size)}) {'was' if len(absent) == 1 else 'were'} not downloaded "
+            f"(listed in {book.listing.source if book.listing else 'its file listing'})"
+        )
     readable = readable_index(planned)
     expected: Optional[Expectations] = None
     if manifest is not None:
@@ -421,6 +447,7 @@ def _verify_download(
         problem_count=expected.problem_count if expected is not None else 0,
         notes=tuple(notes),
         download=book.description,
+        not_downloaded=absent,
     )
 
 
