@@ -22,6 +22,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 DATA = Path(__file__).resolve().parent / "data"
 
+pytest_plugins = ["conftest_hub"]
+
 
 def generated(label: str, size: int) -> bytes:
     """Input bytes of the test vectors: SHAKE-128 of the label, truncated to size."""

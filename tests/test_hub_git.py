@@ -31,6 +31,7 @@ from belle_patch.hub import (
     git_clone_book,
     plan_checks,
 )
+from belle_patch.hub.address import EOL_AUTO_CONVERSION
 
 from conftest import generated
 
@@ -148,7 +149,9 @@ def test_work_tree_pointer_untracked_and_deleted_files(tmp_path: Path) -> None:
     assert not [n for n in results if n.startswith(".git/")]
 
 
-def test_line_endings_git_converts_never_fail_a_file_git_calls_unchanged(tmp_path: Path) -> None:
+def test_line_endings_git_converts_pass_unchanged_files_and_fail_changed_ones(
+    tmp_path: Path,
+) -> None:
     attributes = SMALL[".gitattributes"] + b"*.txt text eol=crlf\n"
     folder = make_clone(
         tmp_path, {".gitattributes": attributes, "notes.txt": b"one\ntwo\n", "raw.md": b"a\n"}
@@ -163,15 +166,17 @@ def test_line_endings_git_converts_never_fail_a_file_git_calls_unchanged(tmp_pat
     assert git(folder, env, "status", "--porcelain", "--", "notes.txt", "raw.md") == ""
     book = git_clone_book(folder)
     assert book.addresses["notes.txt"].conversion == EOL_CONVERSION
-    assert book.addresses["raw.md"].conversion == EOL_CONVERSION
+    assert book.addresses["raw.md"].conversion == EOL_AUTO_CONVERSION
+    assert book.addresses["notes.txt"].size == len(b"one\ntwo\n")  # as committed
     assert book.addresses["model.bin"].conversion is None
     results = check(book)
     assert results["notes.txt"].status == OK
     assert results["raw.md"].status == OK
     (folder / "notes.txt").write_bytes(b"one\r\nTWO\r\n")
+    assert git(folder, env, "status", "--porcelain", "--", "notes.txt") == " M notes.txt\n"
     changed = check(git_clone_book(folder))["notes.txt"]
-    assert changed.status == NOT_VERIFIED
-    assert "line endings" in changed.detail
+    assert changed.status == FAILED  # provably not the commit, --allow-unverified or not
+    assert "CRLF read as LF" in changed.detail
 
 
 def test_hostile_config_runs_nothing_and_the_repository_is_not_changed(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ judges before reading (a link out of the cache, a missing blob) are never opened
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,13 @@ def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:
     entries = {
         entry.name: entry.path
         for entry in planned
-        if entry.to_hash or (entry.status == hub.NOT_VERIFIED and entry.address is None)
+        if entry.to_hash
+        or (
+            entry.status == hub.NOT_VERIFIED
+            and entry.address is None
+            # A file with no address is the user's own: read where it is, never followed.
+            and not os.path.islink(entry.path)
+        )
     }
     return FileIndex((), entries)
 

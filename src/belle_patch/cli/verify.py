@@ -148,8 +148,10 @@ def verify(
         for check in report.files:
             _echo_check(check, quiet)
         if not quiet:
+            checked = {check.name for check in report.files}
             for listed in report.not_downloaded:
-                click.echo(status_line(listed.name, "NOT DOWNLOADED"))
+                if listed.name not in checked:  # an absent shard has its FAILED line
+                    click.echo(status_line(listed.name, "NOT DOWNLOADED"))
         _echo_warnings(report, allow_unverified)
     if not report.ok:
         sys.exit(1)

@@ -30,8 +30,19 @@ MISSING = "MISSING"
 NOT_VERIFIED = "NOT VERIFIED"
 
 # What git may do to a file between its blob and the work tree (ContentAddress.conversion).
+# EOL_CONVERSION: git stores the file with every CRLF read as LF (``text``, ``eol``).
+# EOL_AUTO_CONVERSION: the same, unless git's own test calls the file binary (``text=auto``,
+# ``core.autocrlf``). For both, ``ContentAddress.size`` is the committed blob's size.
 EOL_CONVERSION = "line endings"
+EOL_AUTO_CONVERSION = "line endings (text=auto)"
 OTHER_CONVERSION = "converted by git on checkout"
+# The digest name prefix of a file's blob id as git would store it (CRLF read as LF): the
+# full name also carries the mode and the committed size, which the blob header needs first.
+GIT_STORED_BLOB = "git-blob-sha1-stored"
+_STORED_BLOB_NAME = re.compile(rf"{GIT_STORED_BLOB}:(text|auto):(0|[1-9][0-9]{{0,17}})")
+# What a stored-blob digest holds instead of an id: git would not convert this file, or the
+# converted content has another size than the commit's blob (then no id can match).
+STORED_AS_IS = "binary to git: stored as is"
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -140,20 +151,139 @@ def git_blob_id(data: bytes) -> str:
     return hasher.hexdigest()
 
 
+# Control bytes git's text test counts as printable: backspace, tab, escape, form feed. CR and
+# LF count as neither; every other byte below 32, and DEL, is non-printable.
+_PRINTABLE_CONTROLS = b"\b\t\x1b\x0c"
+_NONPRINTABLE = bytes(
+    1 if (byte < 32 and byte not in _PRINTABLE_CONTROLS + b"\r\n") or byte == 127 else 0
+    for byte in range(256)
+)
+
+
+class GitStoredBlobHasher:
+    """The blob id of a file as git would store it with CRLF read as LF, fed chunk by chunk.
+
+    ``stored_size`` is the committed blob's size: the header needs a size before the content,
+    and a converted file of any other size cannot match, whatever its id. With ``auto``, git's
+    own test for ``text=auto`` runs on the same bytes (NUL bytes, a CR not followed by LF, or
+    more than one non-printable byte per 128 printable ones make a file binary) and a binary
+    file is not converted: the digest is then :data:`STORED_AS_IS`. A size that differs gives
+    ``"size N"`` instead of an id. Memory stays at a few chunks whatever the file size.
+    """
+
+    def __init__(self, stored_size: int, *, auto: bool) -> None:
+        self._stored_size = stored_size
+        self._auto = auto
+        self._sha1: Hasher = hashlib.sha1(b"blob %d\0" % stored_size, usedforsecurity=False)
+        self._written = 0
+        self._held_cr = False  # a CR ending the last chunk: a CRLF may straddle the boundary
+        self._binary = False
+        self._read = 0
+        self._carriage_returns = 0
+        self._line_feeds = 0
+        self._nonprintable = 0
+        self._last = -1
+
+    def update(self, data: bytes | memoryview, /) -> None:
+        if self._binary or not data:
+            return
+        chunk = bytes(data)
+        if self._auto:
+            self._gather(chunk)
+            if self._binary:
+                return
+        if self._held_cr:
+            chunk = b"\r" + chunk
+        self._held_cr = chunk.endswith(b"\r")
+        converted = chunk.replace(b"\r\n", b"\n")
+        if self._held_cr:
+            converted = converted[:-1]
+        if self._auto and b"\r" in converted:
+            # Every CR left was not followed by LF: binary to git, whatever follows.
+            self._binary = True
+            return
+        self._write(converted)
+
+    def _gather(self, chunk: bytes) -> None:
+        self._read += len(chunk)
+        self._carriage_returns += chunk.count(b"\r")
+        self._line_feeds += chunk.count(b"\n")
+        self._nonprintable += chunk.translate(_NONPRINTABLE).count(1)
+        self._last = chunk[-1]
+        if b"\0" in chunk:
+            self._binary = True
+
+    def _write(self, converted: bytes) -> None:
+        self._written += len(converted)
+        if self._written <= self._stored_size:
+            self._sha1.update(converted)
+
+    def _finish(self) -> None:
+        if self._binary:
+            return
+        if self._held_cr:
+            self._held_cr = False
+            self._write(b"\r")
+            if self._auto:
+                self._binary = True  # the file ends in a CR: a lone one
+                return
+        if not self._auto:
+            return
+        nonprintable = self._nonprintable - (1 if self._last == 0x1A else 0)  # DOS EOF mark
+        printable = self._read - self._nonprintable - self._carriage_returns - self._line_feeds
+        if (printable >> 7) < nonprintable:
+            self._binary = True
+
+    def hexdigest(self) -> str:
+        self._finish()
+        if self._binary:
+            return STORED_AS_IS
+        if self._written != self._stored_size:
+            return f"size {self._written}"
+        return self._sha1.hexdigest()
+
+    def digest(self) -> bytes:
+        return self.hexdigest().encode()
+
+
+def stored_blob_name(stored_size: int, *, auto: bool) -> str:
+    """The digest name of a file's blob id as git would store it (:class:`GitStoredBlobHasher`)."""
+    return f"{GIT_STORED_BLOB}:{'auto' if auto else 'text'}:{stored_size}"
+
+
+def stored_blob_algorithm(address: ContentAddress) -> Optional[str]:
+    """The digest comparing a file git converts with ``address`` as git would, if there is one."""
+    if address.kind != GIT_BLOB_ID or address.size is None or address.size < 0:
+        return None
+    if address.conversion == EOL_CONVERSION:
+        return stored_blob_name(address.size, auto=False)
+    if address.conversion == EOL_AUTO_CONVERSION:
+        return stored_blob_name(address.size, auto=True)
+    return None
+
+
 def new_digest_hasher(algorithm: str, size: int) -> Hasher:
-    """A hasher for ``algorithm``: :data:`GIT_BLOB` (which needs the size) or any of hashing's."""
+    """A hasher for ``algorithm``: :data:`GIT_BLOB` (which needs the size), a stored-blob name
+    (:func:`stored_blob_name`, which carries its own) or any of hashing's."""
     if algorithm == GIT_BLOB:
         return GitBlobHasher(size)
+    stored = _STORED_BLOB_NAME.fullmatch(algorithm)
+    if stored is not None:
+        return GitStoredBlobHasher(int(stored.group(2)), auto=stored.group(1) == "auto")
     return new_hasher(algorithm)
 
 
 def algorithms_for(address: Optional[ContentAddress]) -> Tuple[str, ...]:
-    """The digests :func:`check_file_against` needs for ``address``."""
+    """The digests :func:`check_file_against` needs for ``address``, all from the one read."""
     if address is None:
         return ()
+    wanted = [address.algorithm]
     if address.pointer_blob_id is not None:
-        return (address.algorithm, GIT_BLOB)
-    return (address.algorithm,)
+        wanted.append(GIT_BLOB)
+    stored = stored_blob_algorithm(address)
+    if stored is not None:
+        wanted.append(stored)
+    return tuple(dict.fromkeys(wanted))
 
 
 def content_digests(
@@ -177,9 +307,37 @@ def content_digests(
     return {name: hasher.hexdigest() for name, hasher in hashers.items()}
 
 
-def git_stored_blob_id(path: Path) -> str:
-    """The blob id of a text file as git stores it: CRLF turned into LF (as ``text`` does)."""
-    return git_blob_id(path.read_bytes().replace(b"\r\n", b"\n"))
+def git_stored_blob_id(path: Path, stored_size: Optional[int] = None, *, auto: bool = False) -> str:
+    """The blob id of a file as git stores it with ``text`` (CRLF read as LF), streamed.
+
+    With the committed blob's ``stored_size`` this is one read, and a file whose converted size
+    differs gives ``"size N"``; without it, a first read counts the converted bytes. With
+    ``auto``, a file git's ``text=auto`` test calls binary gives :data:`STORED_AS_IS`.
+    """
+    if stored_size is None:
+        counter = _ConvertedCounter()
+        with path.open("rb", buffering=0) as source:
+            size = os.fstat(source.fileno()).st_size
+            pump(source, [Consumer(counter.update)], expected_size=size)
+        stored_size = counter.finish()
+    name = stored_blob_name(stored_size, auto=auto)
+    return content_digests(path, [name])[name]
+
+
+class _ConvertedCounter:
+    """How many bytes a file has once every CRLF is read as LF."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._held_cr = False
+
+    def update(self, data: memoryview) -> None:
+        chunk = (b"\r" if self._held_cr else b"") + bytes(data)
+        self._held_cr = chunk.endswith(b"\r")
+        self._count += len(chunk) - chunk.count(b"\r\n") - (1 if self._held_cr else 0)
+
+    def finish(self) -> int:
+        return self._count + (1 if self._held_cr else 0)
 
 
 @dataclass(frozen=True)
@@ -206,13 +364,18 @@ def check_file_against(
 ) -> AddressCheck:
     """Turn computed digests (from :func:`content_digests`) into a verdict with a one-line detail.
 
-    ``size`` (the file's size) lets a known expected size explain a mismatch. ``path`` lets a
-    file git converts on checkout be compared as git does (CRLF read as LF); without it such
-    a file that differs is "not verified", never FAILED.
+    ``size`` (the file's size) lets a known expected size explain a mismatch. A file git
+    converts on checkout (line endings) is compared as git would store it: OK when git would
+    call it unchanged, FAILED when the content differs, given the committed blob's size in the
+    address and the stored-blob digest from :func:`algorithms_for` (or ``path`` to read it
+    again). Without the committed size, or for other conversions, a file that differs is "not
+    verified", never FAILED.
     """
     actual = digests.get(address.algorithm)
     if actual is None:
         raise ValueError(f"no {address.algorithm} digest computed for a {address.kind} address")
+    if address.kind == GIT_BLOB_ID and address.conversion in (EOL_CONVERSION, EOL_AUTO_CONVERSION):
+        return _line_endings_verdict(address, digests, actual, path)
     if actual == address.hexdigest:
         return AddressCheck(OK, address.kind, address.hexdigest, actual)
     if address.pointer_blob_id is not None and digests.get(GIT_BLOB) == address.pointer_blob_id:
@@ -224,13 +387,6 @@ def check_file_against(
             "the work tree holds the Git LFS pointer, not the file; run git lfs pull",
         )
     if address.conversion is not None:
-        if address.conversion == EOL_CONVERSION and path is not None:
-            try:
-                if git_stored_blob_id(path) == address.hexdigest:
-                    detail = "line endings converted by git, content as committed"
-                    return AddressCheck(OK, address.kind, address.hexdigest, actual, detail)
-            except OSError:
-                pass
         return AddressCheck(
             NOT_VERIFIED,
             address.kind,
@@ -241,6 +397,53 @@ def check_file_against(
     return AddressCheck(
         FAILED, address.kind, address.hexdigest, actual, _mismatch_detail(address, size)
     )
+
+
+def _line_endings_verdict(
+    address: ContentAddress, digests: Mapping[str, str], actual: str, path: Optional[Path]
+) -> AddressCheck:
+    """OK exactly when git would call the file unchanged: its content, converted as git
+    converts it on commit, is the committed blob."""
+    auto = address.conversion == EOL_AUTO_CONVERSION
+    expected = address.hexdigest
+
+    def verdict(status: str, detail: str) -> AddressCheck:
+        return AddressCheck(status, address.kind, expected, actual, detail)
+
+    if auto and actual == expected:
+        # With text=auto git leaves binary files and files committed with CRLF as they are.
+        return verdict(OK, "")
+    name = stored_blob_algorithm(address)
+    stored = digests.get(name) if name is not None else None
+    if stored is None and path is not None:
+        try:
+            stored = git_stored_blob_id(path, address.size, auto=auto)
+        except (OSError, InputError):
+            stored = None
+    if stored == expected:
+        converted = "line endings converted by git, content as committed"
+        return verdict(OK, "" if actual == expected else converted)
+    if actual == expected:
+        return verdict(
+            NOT_VERIFIED,
+            "the committed content, but committed with CRLF line endings that git's text "
+            "attribute reads as LF: git calls it modified",
+        )
+    if stored is None or address.size is None:
+        return verdict(
+            NOT_VERIFIED, f"not verified ({address.conversion}): git changes this file on checkout"
+        )
+    what = f"does not match its {address.kind} ({address.source})"
+    if stored == STORED_AS_IS:
+        what += " as is, and git does not convert its line endings: binary to git (text=auto)"
+    elif stored.startswith("size "):
+        what += (
+            f", even with CRLF read as LF as git stores it: {stored[5:]} bytes where the "
+            f"commit has {address.size}"
+        )
+    else:
+        what += ", even with CRLF read as LF as git stores it"
+    return verdict(FAILED, what + ": download it again")
 
 
 def _mismatch_detail(address: ContentAddress, size: Optional[int]) -> str:

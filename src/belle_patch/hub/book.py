@@ -247,7 +247,9 @@ def plan_checks(
     for name, detail in _absent_shards(planned, root).items():
         planned[name] = PlannedFile(name, root / name, None, MISSING, detail)
     if complete and listing is not None:
-        for listed in not_downloaded(book, planned):
+        for listed in not_downloaded(book, root):
+            if listed.name in planned:
+                continue
             detail = (
                 f"in {listing.source} but not downloaded (the whole revision was asked for); "
                 "download it"
@@ -285,12 +287,14 @@ def _absent_shards(planned: Mapping[str, PlannedFile], root: Path) -> Dict[str, 
     return absent
 
 
-def not_downloaded(book: AddressBook, planned: Mapping[str, PlannedFile]) -> List[ListedFile]:
-    """The files of the revision's listing the folder lacks and no check reports on."""
+def not_downloaded(book: AddressBook, folder: Optional[Path] = None) -> List[ListedFile]:
+    """The files of the revision's listing that are not in the folder (whether or not a check
+    also fails them: an absent shard is both)."""
     if book.listing is None:
         return []
+    root = folder if folder is not None else book.root
     return [
         listed
         for name, listed in sorted(book.listing.files.items())
-        if name not in planned and not is_bookkeeping(name)
+        if not is_bookkeeping(name) and not os.path.lexists(root / name)
     ]

@@ -254,13 +254,14 @@ def _is_marked_store(cache: Path) -> bool:
         return False
 
 
-def _store_entry(blob: Path, cache: Path) -> Optional[Path]:
-    """The shared store entry a repo blob links to, if the link is one huggingface_hub makes:
-    one hop to ``CACHE/blobs/XX/XXHASH``, a regular file, in a marked store."""
+def _store_entry(blob: Path, cache: Path) -> Tuple[Optional[Path], bool]:
+    """The shared store entry a repo blob links to, if the link is one huggingface_hub makes
+    (one hop to ``CACHE/blobs/XX/XXHASH`` in a marked store), and whether that entry exists.
+    The entry is returned only when it is a regular file."""
     try:
         target = os.readlink(blob)
     except OSError:
-        return None
+        return None, False
     name = os.path.basename(target)
     store_real = os.path.realpath(cache / SHARED_STORE)
     if (
@@ -268,9 +269,11 @@ def _store_entry(blob: Path, cache: Path) -> Optional[Path]:
         or _physical_parent(blob.parent, target) != os.path.join(store_real, name[:2])
         or not _is_marked_store(cache)
     ):
-        return None
+        return None, True
     entry = Path(store_real) / name[:2] / name
-    return entry if regular_file_size(entry) is not None else None
+    if not os.path.lexists(entry):
+        return None, False
+    return (entry if regular_file_size(entry) is not None else None), True
 
 
 def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optional[EntryFailure]]:
@@ -304,9 +307,15 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
     if stat.S_ISREG(mode):
         return address, None
     if stat.S_ISLNK(mode):
-        entry = _store_entry(blob, repo.parent)
+        entry, exists = _store_entry(blob, repo.parent)
         if entry is not None:
             return replace(address, source=f"blobs/{name}, in the shared blob store"), None
+        if not exists:
+            return None, EntryFailure(
+                MISSING,
+                f"blobs/{name} links to an entry of the shared blob store that is missing",
+                "download it again",
+            )
         return None, EntryFailure(
             FAILED,
             f"blobs/{name} links elsewhere than to a file of the cache's shared blob store, "

@@ -365,7 +365,7 @@ def _verify_download(
     for remark in book.notes:
         note(remark)
     planned = planned_files(book, [manifest] if manifest is not None else [], complete=complete)
-    absent = tuple(not_downloaded(book, {entry.name: entry for entry in planned}))
+    absent = tuple(not_downloaded(book))
     if absent:
         size = sum(listed.size for listed in absent)
         note(
