@@ -26,6 +26,7 @@ from hub_endpoint import (
     json_strings_and_numbers,
     model_files,
     replace_with_fifo,
+    require_huggingface_hub,
     run_verify_subprocess,
     sha256,
     xet_hash_of,
@@ -33,7 +34,7 @@ from hub_endpoint import (
 
 from helpers import run
 
-pytest.importorskip("huggingface_hub", minversion="2.4")
+require_huggingface_hub()
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "symlink") or not hasattr(os, "mkfifo"), reason="needs links and FIFOs"
 )
@@ -501,3 +502,86 @@ def test_a_planted_fifo_gets_a_verdict_within_seconds(
     else:
         assert result.returncode == 1
         assert cli_verdicts(result.stdout).get("config.json") in (*BAD, "NOT VERIFIED")
+
+
+# ------------------------------------------------------------------ found in review
+
+
+def test_a_weights_path_linked_to_a_git_files_blob_fails_against_the_listing(
+    tmp_path: Path, hub_cache: Builder
+) -> None:
+    """The listing gives an LFS path a SHA-256: a link to any git blob id is another file."""
+    download = hub_cache(tmp_path / "hub")
+    link = download.snapshot / SHARDS[0]
+    relink(link, os.path.relpath(download.blob("config.json"), link.parent))
+    for extra in ((), ("--complete",)):
+        result = run("verify", download.repo_folder, *extra)
+        assert result.exit_code == 1
+        assert cli_verdicts(result.stdout)[SHARDS[0]] in BAD
+        assert "another file's content" in result.stderr
+
+
+def test_a_commit_given_as_revision_is_never_taken_for_a_ref_of_that_name(
+    tmp_path: Path, hub_cache: Builder
+) -> None:
+    download = hub_cache(
+        tmp_path / "hub", revisions={"main": model_files(), "dev": model_files("-dev")}
+    )
+    main, dev = download.by_branch["main"], download.by_branch["dev"]
+    (download.repo_folder / "refs" / main.commit).write_text(dev.commit)
+    flip_byte(main.blob("config.json"))
+    result = run("verify", download.repo_folder, "--revision", main.commit)
+    assert result.exit_code == 1
+    assert f"at {main.commit[:12]}" in result.stderr
+    assert cli_verdicts(result.stdout)["config.json"] == "FAILED"
+
+
+def test_a_repo_blobs_folder_that_is_a_link_out_is_never_read(
+    tmp_path: Path, hub_cache: Builder, reads: List[str]
+) -> None:
+    download = hub_cache(tmp_path / "hub")
+    outside = tmp_path / "elsewhere"
+    (download.repo_folder / "blobs").rename(outside)
+    (download.repo_folder / "blobs").symlink_to(outside)
+    result = run("verify", download.repo_folder)
+    assert result.exit_code == 1
+    assert "OK" not in cli_verdicts(result.stdout).values()
+    assert "blobs/ is a link" in result.stderr
+    assert not [path for path in reads if path.startswith(str(outside))]
+
+
+def test_a_folder_where_a_listed_file_should_be_is_not_the_file(
+    tmp_path: Path, hub_cache: Builder
+) -> None:
+    download = hub_cache(tmp_path / "hub")
+    (download.snapshot / "onnx" / "model.onnx").unlink()
+    (download.snapshot / "onnx" / "model.onnx").mkdir()
+    result = run("verify", download.repo_folder, "--json")
+    names = [item["name"] for item in json.loads(result.stdout)["not_downloaded"]]
+    assert names == ["onnx/model.onnx"]
+    assert run("verify", download.repo_folder, "--complete").exit_code == 1
+
+
+def test_an_index_too_large_to_read_fails_rather_than_hide_its_shards(
+    tmp_path: Path, hub_cache: Builder
+) -> None:
+    files = model_files()
+    files[INDEX] = files[INDEX][:-1] + b" " * (17 * 1024 * 1024) + b"}"
+    download = hub_cache(tmp_path / "hub", files=files, allow_patterns=[INDEX, SHARDS[0]])
+    result = run("verify", download.repo_folder)
+    assert result.exit_code == 1
+    assert cli_verdicts(result.stdout)[INDEX] in BAD
+    assert "its shards cannot be checked" in result.stderr
+
+
+def test_a_repo_folder_reached_through_a_link_finds_its_own_cache_store(
+    tmp_path: Path, hub_cache: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    download = hub_cache(tmp_path / "hub", shared=True)
+    other_cache = tmp_path / "other-cache"
+    other_cache.mkdir()
+    (other_cache / download.repo_folder.name).symlink_to(download.repo_folder)
+    monkeypatch.setenv("HF_HUB_CACHE", str(other_cache))
+    result = run("verify", f"hf:{REPO_ID}")
+    assert result.exit_code == 0, result.output
+    assert all_ok(result.stdout)

@@ -19,12 +19,13 @@ from hub_endpoint import (
     json_strings_and_numbers,
     model_files,
     replace_with_fifo,
+    require_huggingface_hub,
     run_verify_subprocess,
 )
 
 from helpers import run
 
-pytest.importorskip("huggingface_hub", minversion="2.4")
+require_huggingface_hub()
 
 Builder = Callable[..., LocalDirDownload]
 FILES = model_files()

@@ -11,7 +11,7 @@ from typing import Dict, Iterator, List, Mapping, MutableMapping, Optional, Tupl
 
 from .address import FAILED, MISSING, NOT_VERIFIED, ContentAddress
 from .listing import ListedFile, Listing
-from .shards import shards_named
+from .shards import INDEX_LIMIT, shards_named
 
 CACHE_SNAPSHOT = "cache snapshot"
 LOCAL_DIR = "--local-dir download"
@@ -177,11 +177,30 @@ def files_under(
     return dict(sorted(found.items()))
 
 
+def _parents_are_folders(root: Path, name: str) -> bool:
+    """True if every folder between ``root`` and ``name`` is a real folder, not a link (which
+    would lead the file's read anywhere)."""
+    parent = PurePosixPath(name).parent
+    if parent == PurePosixPath("."):
+        return True
+    return os.path.realpath(root / parent) == os.path.join(os.path.realpath(root), *parent.parts)
+
+
+def _absent(path: Path) -> bool:
+    """Nothing stands at ``path`` that could be the file (a folder of that name is not it)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return True
+
+
 def _listing_conflict(
     name: str, address: ContentAddress, listed: ListedFile, listing: Listing
 ) -> Optional[str]:
     """Why a file's own address is not the one the revision's listing gives its path, if so."""
-    if address.kind != listed.address.kind or address.hexdigest == listed.address.hexdigest:
+    # A path is listed with one kind of address (the SHA-256 of an LFS or Xet file, the git
+    # blob id of any other): another kind, like another value, is another file.
+    if address.kind == listed.address.kind and address.hexdigest == listed.address.hexdigest:
         return None
     return (
         f"its {address.source} names {address.hexdigest}, but {listing.source} gives "
@@ -217,7 +236,10 @@ def plan_checks(
         conflict = _listing_conflict(name, address, listed, listing) if listed and listing else None
         if name in planned:
             continue
-        if not os.path.lexists(path):
+        if not _parents_are_folders(root, name):
+            detail = "under a link to a folder: not read; download it again"
+            planned[name] = PlannedFile(name, path, address, FAILED, detail)
+        elif not os.path.lexists(path):
             detail = f"named by the {book.layout} but not in the folder; download it again"
             planned[name] = PlannedFile(name, path, address, MISSING, detail)
         elif conflict is not None:
@@ -244,8 +266,15 @@ def plan_checks(
     for name, path in present.items():
         if name not in planned:
             planned[name] = PlannedFile(name, path, None, NOT_VERIFIED, NO_ADDRESS)
-    for name, detail in _absent_shards(planned, root).items():
+    shards, oversized = _absent_shards(planned, root)
+    for name, detail in shards.items():
         planned[name] = PlannedFile(name, root / name, None, MISSING, detail)
+    for name in oversized:
+        detail = (
+            f"over {INDEX_LIMIT >> 20} MiB, far more than a checkpoint index holds: its shards "
+            "cannot be checked; download it again"
+        )
+        planned[name] = PlannedFile(name, planned[name].path, None, FAILED, detail)
     if complete and listing is not None:
         for listed in not_downloaded(book, root):
             if listed.name in planned:
@@ -270,21 +299,25 @@ def _unaddressed_regular(entry: PlannedFile) -> bool:
     )
 
 
-def _absent_shards(planned: Mapping[str, PlannedFile], root: Path) -> Dict[str, str]:
-    """The shards named by the present checkpoint indexes that are not in the folder."""
+def _absent_shards(
+    planned: Mapping[str, PlannedFile], root: Path
+) -> Tuple[Dict[str, str], List[str]]:
+    """The shards named by the present checkpoint indexes that are not in the folder, and
+    the indexes too large to be read."""
     indexes = {
         name: entry.path
         for name, entry in planned.items()
         if name.endswith(".index.json") and (entry.to_hash or _unaddressed_regular(entry))
     }
     absent: Dict[str, str] = {}
-    for shard, index in shards_named(indexes, root).items():
+    named, oversized = shards_named(indexes, root)
+    for shard, index in named.items():
         if shard not in planned:
             absent[shard] = (
                 f"named by the weight_map of {index} but not downloaded: the model cannot "
                 "load; download it"
             )
-    return absent
+    return absent, oversized
 
 
 def not_downloaded(book: AddressBook, folder: Optional[Path] = None) -> List[ListedFile]:
@@ -296,5 +329,5 @@ def not_downloaded(book: AddressBook, folder: Optional[Path] = None) -> List[Lis
     return [
         listed
         for name, listed in sorted(book.listing.files.items())
-        if not is_bookkeeping(name) and not os.path.lexists(root / name)
+        if not is_bookkeeping(name) and _absent(root / name)
     ]

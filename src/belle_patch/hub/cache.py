@@ -183,11 +183,12 @@ def snapshot_of(repo_folder: Path, revision: Optional[str] = None) -> Path:
             path=repo_folder,
             hint="give a branch or tag under refs/ or a 40-digit commit hash",
         )
+    if revision is not None and _REVISION.fullmatch(revision):
+        # A commit is used as it is, as huggingface_hub does: never a ref of that name.
+        return _snapshot_folder(repo_folder, revision, "--revision")
     commit = _read_ref(repo_folder, wanted) if _ref_name_is_safe(wanted) else None
     if commit is not None:
         return _snapshot_folder(repo_folder, commit, f"refs/{wanted}")
-    if revision is not None and _REVISION.fullmatch(revision):
-        return _snapshot_folder(repo_folder, revision, "--revision")
     available = _snapshot_names(snapshots)
     if revision is None and len(available) == 1:
         return _snapshot_folder(repo_folder, available[0], "snapshots/")
@@ -288,6 +289,10 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
     except OSError as exc:
         return None, EntryFailure(FAILED, f"the link cannot be read ({exc.strerror})")
     blobs = repo / "blobs"
+    if os.path.islink(blobs) or not is_inside(blobs, repo):
+        return None, EntryFailure(
+            FAILED, "the repo's blobs/ is a link, not a folder of the repo: not read"
+        )
     if _physical_parent(link.parent, target) != os.path.realpath(blobs):
         return None, EntryFailure(
             FAILED,
@@ -307,7 +312,8 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
     if stat.S_ISREG(mode):
         return address, None
     if stat.S_ISLNK(mode):
-        entry, exists = _store_entry(blob, repo.parent)
+        # The store is the one of the cache the repo folder really is in (it may be a link).
+        entry, exists = _store_entry(blob, Path(os.path.realpath(repo)).parent)
         if entry is not None:
             return replace(address, source=f"blobs/{name}, in the shared blob store"), None
         if not exists:

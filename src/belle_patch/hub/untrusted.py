@@ -21,9 +21,10 @@ SMALL_FILE_LIMIT = 4096
 class RefusedFile(OSError):
     """A file inside a download that is not read: not a regular file, a link, or too large."""
 
-    def __init__(self, path: Union[str, Path], reason: str) -> None:
+    def __init__(self, path: Union[str, Path], reason: str, *, too_large: bool = False) -> None:
         super().__init__(errno.EINVAL, reason, str(path))
         self.reason = reason
+        self.too_large = too_large
 
 
 def is_inside(path: Union[str, Path], root: Union[str, Path]) -> bool:
@@ -70,7 +71,9 @@ def read_small_file(
         if not stat.S_ISREG(info.st_mode):
             raise RefusedFile(path, "not a regular file, not read")
         if info.st_size > limit:
-            raise RefusedFile(path, f"{info.st_size} bytes, over the {limit} such a file holds")
+            raise RefusedFile(
+                path, f"{info.st_size} bytes, over the {limit} such a file holds", too_large=True
+            )
         chunks = []
         remaining = limit + 1
         while remaining > 0:
@@ -83,5 +86,5 @@ def read_small_file(
     finally:
         os.close(descriptor)
     if len(data) > limit:
-        raise RefusedFile(path, f"over the {limit} bytes such a file holds")
+        raise RefusedFile(path, f"over the {limit} bytes such a file holds", too_large=True)
     return data
