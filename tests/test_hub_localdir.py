@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
-from typing import Dict, Mapping
+from typing import Dict, Iterator, Mapping
 
+import pytest
+
+import belle_patch
 from belle_patch.hub import (
     FAILED,
     GIT_BLOB_ID,
@@ -134,3 +141,138 @@ def test_address_for_one_file_and_the_summary_line(tmp_path: Path) -> None:
     book = detect_layout(folder)
     assert book is not None
     assert book.summary == "--local-dir download at 0123456789ab: 3 files with a content address"
+
+
+# ------------------------------------------------------------------ untrusted metadata
+
+METADATA_ROOT = Path(".cache") / "huggingface" / "download"
+
+
+@pytest.fixture
+def no_hang() -> Iterator[None]:
+    """Fails the test, rather than hanging the suite, if anything blocks for 20 s."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("blocked: a FIFO, a device or a link was followed")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _metadata(folder: Path, name: str) -> Path:
+    return folder / METADATA_ROOT / f"{name}.metadata"
+
+
+def _plant_fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _plant_zero_link(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def _plant_oversized(path: Path) -> None:
+    # A valid start, then more than three short lines can hold.
+    path.write_text(path.read_text() + "#" * 100_000 + "\n")
+
+
+def _plant_bad_commit(path: Path) -> None:
+    path.write_text(path.read_text().replace(COMMIT, "main", 1))
+
+
+PLANTED = {
+    "fifo": (_plant_fifo, "not a regular file"),
+    "dev-zero-link": (_plant_zero_link, "a link"),
+    "oversized": (_plant_oversized, "over the"),
+    "bad-commit": (_plant_bad_commit, "not a 40-hex commit"),
+}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", sorted(PLANTED))
+def test_planted_metadata_is_not_read_and_its_file_not_verified(
+    tmp_path: Path, kind: str, no_hang: None
+) -> None:
+    folder = make_local_dir(tmp_path / "model")
+    plant, reason = PLANTED[kind]
+    plant(_metadata(folder, "config.json"))
+    book = detect_layout(folder)
+    assert book is not None
+    assert "config.json" not in book.addresses
+    assert reason in book.unaddressed["config.json"]
+    report = belle_patch.verify(folder)
+    statuses = {check.name: check.status for check in report.files}
+    assert statuses == {"config.json": NOT_VERIFIED, "model.safetensors": OK,
+                        "sub/tokenizer.json": OK}  # fmt: skip
+    assert not report.ok
+
+
+@pytest.mark.parametrize("timestamp", ["inf", "-inf", "nan", "1e999", "9" * 400, "-5", "1e300"])
+def test_an_impossible_download_time_gives_a_verdict_not_a_traceback(
+    tmp_path: Path, timestamp: str
+) -> None:
+    folder = make_local_dir(tmp_path / "model")
+    metadata = _metadata(folder, "model.safetensors")
+    lines = metadata.read_text().splitlines()
+    metadata.write_text(f"{lines[0]}\n{lines[1]}\n{timestamp}\n")
+    # Damaged and touched: an accepted inf would reach round() in the mismatch message.
+    damage(folder / "model.safetensors")
+    book = detect_layout(folder)
+    assert book is not None
+    assert "not a plausible time" in book.unaddressed["model.safetensors"]
+    statuses = {c.name: c.status for c in belle_patch.verify(folder).files}
+    assert statuses["model.safetensors"] == NOT_VERIFIED
+    assert statuses["config.json"] == OK
+    result = subprocess.run(
+        [sys.executable, "-m", "belle_patch", "verify", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "model.safetensors: NOT VERIFIED" in result.stdout.splitlines()
+    assert "config.json: OK" in result.stdout.splitlines()
+    assert "Traceback" not in result.stderr
+    assert "not a plausible time" in result.stderr
+
+
+def test_a_metadata_folder_linked_out_of_the_download_is_not_walked(
+    tmp_path: Path, no_hang: None
+) -> None:
+    folder = make_local_dir(tmp_path / "model")
+    metadata_root = folder / METADATA_ROOT
+    shutil.rmtree(metadata_root)
+    metadata_root.symlink_to("/usr")
+    book = detect_layout(folder)
+    assert book is not None and book.layout == LOCAL_DIR
+    assert book.addresses == {} and book.unaddressed == {}
+    assert any("leads out of the download" in note for note in book.notes)
+    report = belle_patch.verify(folder)
+    assert {c.status for c in report.files} == {NOT_VERIFIED}
+    assert not report.ok
+
+
+def test_a_linked_subfolder_of_the_metadata_is_named_not_followed(
+    tmp_path: Path, no_hang: None
+) -> None:
+    folder = make_local_dir(tmp_path / "model")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    sub_metadata = folder / METADATA_ROOT / "sub"
+    (elsewhere / "sub" / "tokenizer.json.metadata").write_bytes(
+        (sub_metadata / "tokenizer.json.metadata").read_bytes()
+    )
+    shutil.rmtree(sub_metadata)
+    sub_metadata.symlink_to(elsewhere / "sub")
+    book = detect_layout(folder)
+    assert book is not None
+    assert "sub/tokenizer.json" not in book.addresses
+    assert any("sub is a link, not followed" in note for note in book.notes)
+    assert book.addresses.keys() == {"config.json", "model.safetensors"}

@@ -9,11 +9,13 @@ The jobs of the command line, as functions that never print and return frozen re
     for failure in report.failed:
         print(failure.path, failure.error)
 
-    checked = belle_patch.verify(["model/"])
+    checked = belle_patch.verify("model/")
     assert checked.ok
 
-``decrypt``, ``encrypt`` and ``verify`` report each file's outcome; they raise
-:class:`BellePatchError` subclasses only when the job cannot start (usage errors).
+``decrypt``, ``encrypt`` and ``verify`` take one path (``str`` or ``os.PathLike``) or a list
+of them, and report each file's outcome; they raise :class:`BellePatchError` subclasses only
+when the job cannot start (usage errors), and :class:`TypeError`, naming the argument, for an
+argument of the wrong type (``jobs="2"``, ``manifest=5``, a list holding an int).
 """
 
 from __future__ import annotations

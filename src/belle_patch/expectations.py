@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, FrozenSet, Optional, Tuple
+from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
 from .errors import ManifestError
 from .manifest import MAX_LIST_BYTES, iter_list_lines, open_list, parse_md5_lines
@@ -92,8 +92,15 @@ class Expectations:
         return self.release.format if self.release is not None else ""
 
     @property
-    def listed(self) -> Dict[str, str]:
-        """Every listed name with its MD5, downloads and restored files together."""
+    def listed(self) -> Mapping[str, str]:
+        """Every listed name with its MD5, downloads and restored files together (read-only).
+
+        One side alone is returned as it is: a million-line list is not copied each time.
+        """
+        if not self.downloads:
+            return self.restored
+        if not self.restored:
+            return self.downloads
         return {**self.restored, **self.downloads}
 
     @property
@@ -118,15 +125,18 @@ def load_manifest_file(path: Path, *, strict: bool = True) -> Expectations:
         parsed = parse_md5_lines(iter_list_lines(source, path), source=path)
     if strict:
         parsed.raise_for_problems()
-    restored = {n: m for n, m in parsed.entries.items() if not n.endswith(PATCH_SUFFIX)}
     downloads = {n: m for n, m in parsed.entries.items() if n.endswith(PATCH_SUFFIX)}
+    # Most lists name no download: their entries are kept as they are, not copied.
+    restored = parsed.entries
+    if downloads:
+        restored = {n: m for n, m in restored.items() if not n.endswith(PATCH_SUFFIX)}
     return Expectations(
         str(path),
         restored,
         downloads,
         problems=tuple(parsed.problems),
         problem_count=parsed.problem_count,
-        failed=dict(parsed.failed),
+        failed=parsed.failed,
     )
 
 

@@ -10,10 +10,20 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    BinaryIO,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    cast,
+)
 
 from . import state
 from .engine import Consumer, ProgressCallback, pump
@@ -44,12 +54,17 @@ NOT_VERIFIED = "NOT VERIFIED"
 BY_MD5 = "MD5"
 BY_SHA256 = "SHA-256"
 BY_RECORD = "xxh3 (recorded when restored)"
+# Shared by every OK check rather than a tuple each: a list can name a million files.
+_BY_MD5 = (BY_MD5,)
+_BY_SHA256 = (BY_SHA256,)
+_BY_RECORD = (BY_RECORD,)
 
 NOT_REGULAR = "not a regular file"
 NO_SUCH_FILE = "No such file or directory"
 
 
-@dataclass(frozen=True)
+# slots: a million-line list makes a million of these.
+@dataclass(frozen=True, slots=True)
 class FileCheck:
     """The verdict on one listed file.
 
@@ -236,7 +251,7 @@ def _check_against_record(
         return FileCheck(name, NOT_VERIFIED, "", path=path, detail="no MD5 listed or recorded")
     actual = digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
     if actual == recorded.xxh3_128:
-        return FileCheck(name, OK, "", path=path, method=XXH3_128, verified_by=(BY_RECORD,))
+        return FileCheck(name, OK, "", path=path, method=XXH3_128, verified_by=_BY_RECORD)
     detail = "differs from what was verified when belle-patch restored it"
     return FileCheck(name, FAILED, "", path=path, detail=detail, method=XXH3_128)
 
@@ -296,7 +311,7 @@ def check_file(
             actual = known_sha256 or digests(path, [SHA256], on_progress=hooks.on_progress)[SHA256]
             if actual == expected:
                 return FileCheck(
-                    name, OK, expected, actual, path, method=SHA256, verified_by=(BY_SHA256,)
+                    name, OK, expected, expected, path, method=SHA256, verified_by=_BY_SHA256
                 )
             return FileCheck(name, FAILED, expected, actual, path, method=SHA256)
         recorded = None
@@ -304,7 +319,7 @@ def check_file(
             recorded = _recorded_match(path, expected, hooks.on_progress)
         if recorded:
             return FileCheck(
-                name, OK, expected, expected, path, method=XXH3_128, verified_by=(BY_RECORD,)
+                name, OK, expected, expected, path, method=XXH3_128, verified_by=_BY_RECORD
             )
         # Progress counts each file's size once: a second read after xxh3 is not reported.
         on_progress = hooks.on_progress if recorded is None else None
@@ -316,12 +331,13 @@ def check_file(
     except BellePatchError as exc:
         return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.problem)
     if actual == expected:
-        return FileCheck(name, OK, expected, actual, path, verified_by=(BY_MD5,))
+        # The expected string stands for the equal actual one: one copy per OK file, not two.
+        return FileCheck(name, OK, expected, expected, path, verified_by=_BY_MD5)
     return FileCheck(name, FAILED, expected, actual, path)
 
 
 def verify_entries(
-    entries: Dict[str, str],
+    entries: Mapping[str, str],
     files: FileIndex,
     *,
     jobs: int = 2,
@@ -335,27 +351,86 @@ def verify_entries(
     Unless ``full``, a file recorded in its folder's state as verified, with unchanged size
     and mtime, is checked with xxh3 against the record instead of MD5. ``known_md5s`` holds
     MD5s computed moments ago (while telling the release), so no file is read twice.
+    Returns one check per entry, in the entries' order; memory beyond that list does not
+    grow with the number of entries.
     """
     hooks = hooks or CheckHooks()
     known = known_md5s or {}
     known_sha256 = known_sha256s or {}
 
-    def check(name: str) -> FileCheck:
+    def check(name: str, expected: str) -> FileCheck:
         path = files.find(name)
         result = check_file(
             name,
-            entries[name],
+            expected,
             path,
             full=full,
-            known_md5=known.get(path) if path is not None and entries[name] else None,
+            known_md5=known.get(path) if path is not None and expected else None,
             hooks=hooks,
             known_sha256=known_sha256.get(path) if path is not None else None,
         )
         hooks.on_done(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(check, entries))
+    return in_order(check, entries.items(), len(entries), jobs)
+
+
+def in_order(
+    work: Callable[[str, str], FileCheck],
+    items: Iterable[Tuple[str, str]],
+    count: int,
+    jobs: int,
+) -> List[FileCheck]:
+    """``work(name, expected)`` for each of ``count`` items on up to ``jobs`` threads, the
+    results in item order.
+
+    The threads take turns drawing from one iterator rather than being handed a future per
+    item: ThreadPoolExecutor.map submits every item at once, about 2 KB each, which made a
+    million-line list cost 2 GB and most of the run's time. The first exception raised by
+    ``work`` stops the others taking items and is raised here once they are done.
+    """
+    results: List[Optional[FileCheck]] = [None] * count
+    numbered = enumerate(items)
+    draw = threading.Lock()
+    stop = threading.Event()
+    raised: List[BaseException] = []
+
+    def run() -> None:
+        while not stop.is_set():
+            with draw:
+                item = next(numbered, None)
+            if item is None:
+                return
+            index, (name, expected) = item
+            try:
+                results[index] = work(name, expected)
+            except BaseException as exc:  # re-raised in the calling thread
+                raised.append(exc)
+                stop.set()
+                return
+
+    threads = [
+        threading.Thread(target=run, name=f"belle-patch-check-{n}")
+        for n in range(min(max(1, jobs), count))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        # Ctrl-C in the calling thread: no new file is started; those being read finish, as
+        # they did under ThreadPoolExecutor.
+        stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    if raised:
+        raise raised[0]
+    if any(check is None for check in results):
+        raise RuntimeError("a check did not run")
+    # Every slot is filled: the list is returned as it is rather than copied.
+    return cast(List[FileCheck], results)
 
 
 # ------------------------------------------------------------------ which release
@@ -570,7 +645,7 @@ def no_release_error() -> UsageError:
     )
 
 
-def checks_for(expected: Expectations, files: FileIndex) -> Dict[str, str]:
+def checks_for(expected: Expectations, files: FileIndex) -> Mapping[str, str]:
     """Which names to check.
 
     With a release: its downloads if the folder holds any (missing ones fail), else its

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import click
 
@@ -143,12 +143,12 @@ def verify(
         progress=_Notes(enabled=not status and not as_json),
     )
     if as_json:
-        click.echo(json.dumps(_verify_json(report), indent=2))
+        _echo_json(_verify_json(report))
     elif not status:
         for check in report.files:
             _echo_check(check, quiet)
         if not quiet:
-            checked = {check.name for check in report.files}
+            checked = {check.name for check in report.files} if report.not_downloaded else set()
             for listed in report.not_downloaded:
                 if listed.name not in checked:  # an absent shard has its FAILED line
                     click.echo(status_line(listed.name, "NOT DOWNLOADED"))
@@ -208,27 +208,56 @@ def _echo_warnings(report: VerifyReport, allow_unverified: bool) -> None:
         click.echo(f"belle-patch: WARNING: {what}{accepted}", err=True)
 
 
+def _file_json(c: FileCheck) -> Dict[str, Any]:
+    return {
+        "name": c.name,
+        "status": c.status,
+        "expected_md5": c.expected or None,
+        "actual_md5": c.actual,
+        "method": c.method or None,
+        "verified_by": list(c.verified_by),
+        "expected_address": c.address or None,
+        "actual_address": c.actual_address,
+        "path": str(c.path) if c.path else None,
+        "detail": c.detail or None,
+    }
+
+
+class _Rows(List[Dict[str, Any]]):
+    """The files' rows, made one at a time as the encoder asks for them: a million-line list
+    is written without holding a million row objects (and their text) at once."""
+
+    def __init__(self, files: Sequence[FileCheck]) -> None:
+        super().__init__()
+        self._files = files
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __bool__(self) -> bool:
+        return bool(self._files)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        return (_file_json(check) for check in self._files)
+
+
+def _echo_json(document: Dict[str, Any]) -> None:
+    """``json.dumps(document, indent=2)`` and a newline, written as it is encoded (the
+    encoder that indents is the one that walks lists with ``iter``)."""
+    out = sys.stdout
+    for chunk in json.JSONEncoder(indent=2).iterencode(document):
+        out.write(chunk)
+    out.write("\n")
+    out.flush()
+
+
 def _verify_json(report: VerifyReport) -> Dict[str, Any]:
     return {
         "ok": report.ok,
         "against": report.against,
         "release": report.release,
         "download": report.download,
-        "files": [
-            {
-                "name": c.name,
-                "status": c.status,
-                "expected_md5": c.expected or None,
-                "actual_md5": c.actual,
-                "method": c.method or None,
-                "verified_by": list(c.verified_by),
-                "expected_address": c.address or None,
-                "actual_address": c.actual_address,
-                "path": str(c.path) if c.path else None,
-                "detail": c.detail or None,
-            }
-            for c in report.files
-        ],
+        "files": _Rows(report.files),
         "improper_lines": [{"line": n, "problem": p} for n, p in report.problems],
         "improper_line_count": report.problem_count,
         "unchecked": list(report.unchecked),

@@ -33,6 +33,7 @@ from belle_patch.restore import (
 )
 from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY, StructureMismatch
 
+from . import arguments
 from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
 from .families import (
     FamilySetup,
@@ -242,7 +243,30 @@ def decrypt(
     output fails or has no listed checksum. Files that no checksum can verify are checked for
     the structure of their type (``report.structure_only``), or reported in
     ``report.not_verified``.
+
+    Raises :class:`TypeError`, naming the argument, when one has a wrong type: ``inputs``
+    neither a path (``str`` or ``os.PathLike``) nor an iterable of paths, ``out`` not a
+    path, ``key``, ``manifest`` or ``base`` not a path or None, ``release`` or ``format``
+    not a ``str`` or None, ``jobs`` not an ``int`` or None, a flag not ``True`` or
+    ``False``, ``progress`` without the methods of :class:`belle_patch.ProgressEvents`.
     """
+    arguments.check(
+        "decrypt",
+        path_lists={"inputs": inputs},
+        paths={"out": out},
+        optional_paths={"key": key, "manifest": manifest, "base": base},
+        texts={"release": release, "format": format},
+        flags={
+            "compressed": compressed,
+            "force": force,
+            "check_key": check_key,
+            "check_downloads": check_downloads,
+            "compute_md5": compute_md5,
+            "space_check": space_check,
+        },
+        counts={"jobs": jobs},
+        progress=progress,
+    )
     started = time.monotonic()
     events = progress or ProgressEvents()
     out_dir = Path(out)

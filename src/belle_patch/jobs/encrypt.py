@@ -31,6 +31,7 @@ from belle_patch.publish import (
 )
 from belle_patch.seal import SealResult, seal_file
 
+from . import arguments
 from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
 
 LIST_NAMES = (DOWNLOADS_LIST, RESTORED_LIST, JSON_MANIFEST)
@@ -166,7 +167,23 @@ def encrypt(
     writes Open-Assistant payloads under the sources' own names, each XORed with the base
     file of its name (``added_tokens.json`` without a base file is copied as is). The
     manifest records the format, so decrypt ``manifest=`` restores them without asking.
+
+    Raises :class:`TypeError`, naming the argument, when one has a wrong type: ``inputs``
+    neither a path (``str`` or ``os.PathLike``) nor an iterable of paths, ``out`` not a
+    path, ``key`` or ``base`` not a path or None, ``format`` or ``name`` not a ``str`` or
+    None, ``jobs`` not an ``int`` or None, ``lists`` or ``force`` not ``True`` or
+    ``False``, ``progress`` without the methods of :class:`belle_patch.ProgressEvents`.
     """
+    arguments.check(
+        "encrypt",
+        path_lists={"inputs": inputs},
+        paths={"out": out},
+        optional_paths={"key": key, "base": base},
+        texts={"format": format, "name": name},
+        flags={"lists": lists, "force": force},
+        counts={"jobs": jobs},
+        progress=progress,
+    )
     started = time.monotonic()
     events = progress or ProgressEvents()
     out_dir = Path(out)

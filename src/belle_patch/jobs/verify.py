@@ -41,6 +41,7 @@ from belle_patch.hub import (
     not_downloaded,
     resolve_hub_spec,
 )
+from belle_patch.jobs import arguments
 from belle_patch.registry import OASST, OPENBUDDY, Release, find_release
 from belle_patch.units import format_bytes
 
@@ -92,7 +93,7 @@ class VerifyReport:
 
 
 def verify(
-    paths: Sequence[PathArg],
+    paths: Union[PathArg, Sequence[PathArg]],
     *,
     manifest: Optional[PathArg] = None,
     release: Optional[str] = None,
@@ -108,9 +109,11 @@ def verify(
 ) -> VerifyReport:
     """Check files against MD5s, like ``md5sum -c``; return a report, never print.
 
-    ``paths`` are folders (listed names are looked up inside them, subfolders included)
-    or single files (looked up by their own name). Two different files by the same name
-    (in two folders, or given one by one) are a usage error: verify them one at a time.
+    ``paths`` is one path (``str`` or ``os.PathLike``, such as ``"model/"`` or a
+    :class:`pathlib.Path`) or a list of them: folders (listed names are looked up inside
+    them, subfolders included) or single files (looked up by their own name). Two
+    different files by the same name (in two folders, or given one by one) are a usage
+    error: verify them one at a time.
 
     What the files are checked against:
 
@@ -180,10 +183,32 @@ def verify(
     the cache, or ``revision`` is given for anything but a cache repo folder or
     ``hf:ORG/NAME``.
 
+    Raises :class:`TypeError`, naming the argument, when one has a wrong type: ``paths``
+    neither a path nor an iterable of paths (``str`` or ``os.PathLike``; bytes paths are
+    refused), ``manifest`` not a path or None, ``release`` or ``revision`` not a ``str`` or
+    None, ``jobs`` not an ``int`` or None, a flag not ``True`` or ``False``, ``progress``
+    without the methods of :class:`belle_patch.events.ProgressEvents`.
+
     >>> report = verify(["model/"], manifest="md5sums.txt")  # doctest: +SKIP
     >>> report.ok, [(f.name, f.status) for f in report.failed]  # doctest: +SKIP
     (False, [('pytorch_model.bin', 'FAILED')])
     """
+    given = _checked_arguments(
+        paths,
+        manifest=manifest,
+        release=release,
+        revision=revision,
+        jobs=jobs,
+        flags={
+            "full": full,
+            "ignore_missing": ignore_missing,
+            "strict": strict,
+            "allow_unverified": allow_unverified,
+            "base": base,
+            "complete": complete,
+        },
+        progress=progress,
+    )
     events: Progress = progress if progress is not None else ProgressEvents()
     notes: List[str] = []
 
@@ -193,9 +218,9 @@ def verify(
 
     if manifest is not None and release is not None:
         raise UsageError("give a manifest or a release, not both")
-    if not paths:
+    if not given:
         raise UsageError("no file or folder to check")
-    book = _download_book(paths, revision)
+    book = _download_book(given, revision)
     if book is not None:
         return _verify_download(
             book,
@@ -211,7 +236,7 @@ def verify(
             note=note,
             notes=notes,
         )
-    files = index_files([Path(os.fspath(p)) for p in paths])
+    files = index_files([Path(os.fspath(p)) for p in given])
     probe = ContentProbe(files)
     if manifest is not None:
         expected = load_manifest_file(Path(os.fspath(manifest)), strict=False)
@@ -280,13 +305,14 @@ def verify(
 
     worker_count = files_hashed_at_once(jobs)
     # Files hashed while telling the release are not read again: no progress for them.
-    sizes = [
+    already_read = probe.read_paths()
+    total_size = sum(
         0
-        if (path := files.find(name)) is None or (md5 and path in probe.read_paths())
+        if (path := files.find(name)) is None or (md5 and path in already_read)
         else (regular_size(path) or 0)
         for name, md5 in entries.items()
-    ]
-    events.started(len(entries), sum(sizes), worker_count)
+    )
+    events.started(len(entries), total_size, worker_count)
     checks = verify_entries(
         entries,
         files,
@@ -315,6 +341,28 @@ def verify(
         notes=tuple(notes),
         unchecked=tuple(unchecked),
     )
+
+
+def _checked_arguments(
+    paths: object,
+    *,
+    manifest: object,
+    release: object,
+    revision: object,
+    jobs: object,
+    flags: Dict[str, object],
+    progress: object,
+) -> List[PathArg]:
+    """The paths as a list; a TypeError naming the first argument of a wrong type."""
+    checked = arguments.path_list(paths, "paths", "verify")
+    arguments.optional_path(manifest, "manifest", "verify")
+    arguments.optional_text(release, "release", "verify")
+    arguments.optional_text(revision, "revision", "verify")
+    arguments.optional_count(jobs, "jobs", "verify")
+    for name, value in flags.items():
+        arguments.flag(value, name, "verify")
+    arguments.progress_object(progress, "verify")
+    return checked
 
 
 REVISION_ONLY = (
