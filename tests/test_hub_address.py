@@ -8,16 +8,10 @@ from pathlib import Path
 import pytest
 
 from belle_patch.errors import InputError
-from belle_patch.hashing import MD5, SHA256
 from belle_patch.hub import (
     EOL_CONVERSION,
-    FAILED,
     GIT_BLOB,
-    GIT_BLOB_ID,
-    NOT_VERIFIED,
-    OK,
     OTHER_CONVERSION,
-    SHA256_LFS,
     ContentAddress,
     GitBlobHasher,
     address_from_hex,
@@ -27,6 +21,7 @@ from belle_patch.hub import (
     git_blob_id,
     parse_lfs_pointer,
 )
+from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
 from conftest import generated
 
@@ -56,8 +51,12 @@ def test_format_vectors_from_one_read(
     assert git_blob_id(content) == blob_id
     path = tmp_path / "file"
     path.write_bytes(content)
-    digests = content_digests(path, (SHA256, GIT_BLOB, MD5))
-    assert digests == {SHA256: sha256, GIT_BLOB: blob_id, MD5: hashlib.md5(content).hexdigest()}
+    digests = content_digests(path, (DigestKind.SHA256, GIT_BLOB, DigestKind.MD5))
+    assert digests == {
+        DigestKind.SHA256: sha256,
+        GIT_BLOB: blob_id,
+        DigestKind.MD5: hashlib.md5(content).hexdigest(),
+    }
 
 
 def test_git_blob_hasher_fed_in_pieces_across_chunks(tmp_path: Path) -> None:
@@ -83,10 +82,10 @@ def test_git_blob_hasher_refuses_a_size_that_changed_while_read() -> None:
 
 def test_address_kind_follows_length() -> None:
     sha = address_from_hex('"' + "A" * 64 + '"', source="etag")
-    assert sha == ContentAddress(SHA256_LFS, "a" * 64, None, "etag")
-    assert sha.algorithm == SHA256
+    assert sha == ContentAddress(AddressKind.SHA256_LFS, "a" * 64, None, "etag")
+    assert sha.algorithm == DigestKind.SHA256
     blob = address_from_hex("b" * 40)
-    assert blob is not None and blob.kind == GIT_BLOB_ID and blob.algorithm == GIT_BLOB
+    assert blob is not None and blob.kind == AddressKind.GIT_BLOB_ID and blob.algorithm == GIT_BLOB
     for wrong in ("b" * 39, "g" * 40, "a" * 63, "", "W/" + "a" * 40):
         assert address_from_hex(wrong) is None
 
@@ -106,11 +105,11 @@ def test_lfs_pointer_parsing() -> None:
 
 
 def test_verdicts_name_what_verified_and_what_to_do(tmp_path: Path) -> None:
-    address = ContentAddress(SHA256_LFS, "a" * 64, 10, "blobs/" + "a" * 64)
-    good = check_file_against(address, {SHA256: "a" * 64})
-    assert (good.status, good.method, good.ok) == (OK, SHA256_LFS, True)
-    bad = check_file_against(address, {SHA256: "b" * 64}, size=9)
-    assert (bad.status, bad.expected, bad.actual) == (FAILED, "a" * 64, "b" * 64)
+    address = ContentAddress(AddressKind.SHA256_LFS, "a" * 64, 10, "blobs/" + "a" * 64)
+    good = check_file_against(address, {DigestKind.SHA256: "a" * 64})
+    assert (good.status, good.method, good.ok) == (Status.OK, AddressKind.SHA256_LFS, True)
+    bad = check_file_against(address, {DigestKind.SHA256: "b" * 64}, size=9)
+    assert (bad.status, bad.expected, bad.actual) == (Status.FAILED, "a" * 64, "b" * 64)
     assert "does not match its sha256 (LFS)" in bad.detail
     assert "9 bytes where 10 were downloaded" in bad.detail
     assert bad.detail.endswith("download it again")
@@ -120,19 +119,23 @@ def test_verdicts_name_what_verified_and_what_to_do(tmp_path: Path) -> None:
 
 def test_a_work_tree_pointer_asks_for_git_lfs_pull() -> None:
     pointer_id = git_blob_id(POINTER)
-    address = ContentAddress(SHA256_LFS, "c" * 64, 12345, "git index", pointer_blob_id=pointer_id)
-    assert algorithms_for(address) == (SHA256, GIT_BLOB)
-    verdict = check_file_against(address, {SHA256: "0" * 64, GIT_BLOB: pointer_id})
-    assert verdict.status == FAILED
+    address = ContentAddress(
+        AddressKind.SHA256_LFS, "c" * 64, 12345, "git index", pointer_blob_id=pointer_id
+    )
+    assert algorithms_for(address) == (DigestKind.SHA256, GIT_BLOB)
+    verdict = check_file_against(address, {DigestKind.SHA256: "0" * 64, GIT_BLOB: pointer_id})
+    assert verdict.status == Status.FAILED
     assert "run git lfs pull" in verdict.detail
 
 
 def test_modified_after_download_is_still_a_failure_and_says_so() -> None:
-    address = ContentAddress(GIT_BLOB_ID, "a" * 40, source="meta", modified_after_download=30.4)
+    address = ContentAddress(
+        AddressKind.GIT_BLOB_ID, "a" * 40, source="meta", modified_after_download=30.4
+    )
     verdict = check_file_against(address, {GIT_BLOB: "b" * 40})
-    assert verdict.status == FAILED
+    assert verdict.status == Status.FAILED
     assert "modified 30 s after its download" in verdict.detail
-    assert check_file_against(address, {GIT_BLOB: "a" * 40}).status == OK
+    assert check_file_against(address, {GIT_BLOB: "a" * 40}).status == Status.OK
 
 
 def test_files_git_converts_are_compared_as_git_does_or_not_verified(tmp_path: Path) -> None:
@@ -140,15 +143,19 @@ def test_files_git_converts_are_compared_as_git_does_or_not_verified(tmp_path: P
     checked_out = tmp_path / "notes.txt"
     checked_out.write_bytes(committed.replace(b"\n", b"\r\n"))
     raw = content_digests(checked_out, (GIT_BLOB,))
-    address = ContentAddress(GIT_BLOB_ID, git_blob_id(committed), conversion=EOL_CONVERSION)
-    assert check_file_against(address, raw, path=checked_out).status == OK
-    assert check_file_against(address, raw).status == NOT_VERIFIED
+    address = ContentAddress(
+        AddressKind.GIT_BLOB_ID, git_blob_id(committed), conversion=EOL_CONVERSION
+    )
+    assert check_file_against(address, raw, path=checked_out).status == Status.OK
+    assert check_file_against(address, raw).status == Status.NOT_VERIFIED
     checked_out.write_bytes(b"line one\r\nline 2wo\r\n")
     changed = content_digests(checked_out, (GIT_BLOB,))
     verdict = check_file_against(address, changed, path=checked_out)
-    assert verdict.status == NOT_VERIFIED  # never FAILED where git might call it unchanged
+    assert verdict.status == Status.NOT_VERIFIED  # never FAILED where git might call it unchanged
     assert "line endings" in verdict.detail
-    other = ContentAddress(GIT_BLOB_ID, git_blob_id(committed), conversion=OTHER_CONVERSION)
-    assert check_file_against(other, changed, path=checked_out).status == NOT_VERIFIED
-    plain = ContentAddress(GIT_BLOB_ID, git_blob_id(committed))
-    assert check_file_against(plain, raw, path=checked_out).status == FAILED
+    other = ContentAddress(
+        AddressKind.GIT_BLOB_ID, git_blob_id(committed), conversion=OTHER_CONVERSION
+    )
+    assert check_file_against(other, changed, path=checked_out).status == Status.NOT_VERIFIED
+    plain = ContentAddress(AddressKind.GIT_BLOB_ID, git_blob_id(committed))
+    assert check_file_against(plain, raw, path=checked_out).status == Status.FAILED

@@ -10,15 +10,8 @@ from typing import Dict, List, Mapping
 import pytest
 
 from belle_patch.errors import UsageError
-from belle_patch.hashing import MD5, SHA256
 from belle_patch.hub import (
     CACHE_SNAPSHOT,
-    FAILED,
-    GIT_BLOB_ID,
-    MISSING,
-    NOT_VERIFIED,
-    OK,
-    SHA256_LFS,
     AddressCheck,
     PlannedFile,
     address_for_file,
@@ -32,6 +25,7 @@ from belle_patch.hub import (
     plan_checks,
     resolve_hub_spec,
 )
+from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
 from conftest import generated
 
@@ -103,16 +97,16 @@ def test_intact_snapshot_every_file_addressed_and_matching(tmp_path: Path) -> No
         COMMIT,
     )
     assert set(book.addresses) == set(FILES)
-    assert book.addresses["pytorch_model.bin"].kind == SHA256_LFS
-    assert book.addresses["tokenizer/tokenizer.json"].kind == GIT_BLOB_ID
+    assert book.addresses["pytorch_model.bin"].kind == AddressKind.SHA256_LFS
+    assert book.addresses["tokenizer/tokenizer.json"].kind == AddressKind.GIT_BLOB_ID
     assert not book.failed and not book.unaddressed
     assert book.summary == (
         "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab: 3 files with a content address"
     )
     results = check_all(plan_checks(book))
-    assert {name: r.status for name, r in results.items()} == dict.fromkeys(FILES, OK)
-    assert results["pytorch_model.bin"].method == SHA256_LFS
-    assert results["config.json"].method == GIT_BLOB_ID
+    assert {name: r.status for name, r in results.items()} == dict.fromkeys(FILES, Status.OK)
+    assert results["pytorch_model.bin"].method == AddressKind.SHA256_LFS
+    assert results["config.json"].method == AddressKind.GIT_BLOB_ID
 
 
 @pytest.mark.parametrize("name", ["pytorch_model.bin", "tokenizer/tokenizer.json"])
@@ -125,7 +119,7 @@ def test_one_byte_changed_at_the_same_size_fails_that_file_only(tmp_path: Path, 
     book = detect_layout(snapshot)
     assert book is not None
     results = check_all(plan_checks(book))
-    assert results[name].status == FAILED
+    assert results[name].status == Status.FAILED
     assert "download it again" in results[name].detail
     assert [n for n, r in results.items() if not r.ok] == [name]
 
@@ -137,7 +131,7 @@ def test_missing_blob_fails_with_download_it_again(tmp_path: Path) -> None:
     book = detect_layout(snapshot)
     assert book is not None
     failure = book.failed["pytorch_model.bin"]
-    assert failure.status == MISSING
+    assert failure.status == Status.MISSING
     assert f"missing blob blobs/{blob.name}" in failure.detail
     assert "interrupted download" in failure.detail
     assert failure.detail.endswith("download it again")
@@ -160,7 +154,7 @@ def test_links_out_of_the_repo_blobs_fail_and_are_never_read(tmp_path: Path) -> 
     book = detect_layout(snapshot)
     assert book is not None
     for name in ("stolen.json", "absolute.txt", "relative.txt", "loop.txt"):
-        assert book.failed[name].status == FAILED, name
+        assert book.failed[name].status == Status.FAILED, name
         assert "outside this repo's blobs/" in book.failed[name].problem
         assert name not in book.addresses
     planned = {p.name: p for p in plan_checks(book)}
@@ -178,9 +172,9 @@ def test_a_copied_file_in_a_snapshot_has_no_address(tmp_path: Path) -> None:
     assert book is not None
     assert "config.json" in book.unaddressed
     results = check_all(plan_checks(book))
-    assert results["config.json"].status == NOT_VERIFIED
+    assert results["config.json"].status == Status.NOT_VERIFIED
     assert "no content address" in results["config.json"].detail
-    assert results["pytorch_model.bin"].status == OK
+    assert results["pytorch_model.bin"].status == Status.OK
 
 
 def test_repo_folder_follows_refs_main_or_the_revision_given(tmp_path: Path) -> None:
@@ -268,18 +262,18 @@ def test_check_planned_reads_each_file_once_for_its_address_and_md5(tmp_path: Pa
     blob_path(snapshot, "tokenizer/tokenizer.json").unlink()
     book = detect_layout(snapshot)
     assert book is not None
-    outcomes = {entry.name: check_planned(entry, (MD5,)) for entry in plan_checks(book)}
+    outcomes = {entry.name: check_planned(entry, (DigestKind.MD5,)) for entry in plan_checks(book)}
     verdict, digests = outcomes["pytorch_model.bin"]
     weights = FILES["pytorch_model.bin"]
-    assert verdict.status == OK and verdict.method == SHA256_LFS
+    assert verdict.status == Status.OK and verdict.method == AddressKind.SHA256_LFS
     assert digests == {
-        SHA256: hashlib.sha256(weights).hexdigest(),
-        MD5: hashlib.md5(weights).hexdigest(),
+        DigestKind.SHA256: hashlib.sha256(weights).hexdigest(),
+        DigestKind.MD5: hashlib.md5(weights).hexdigest(),
     }
     copy_verdict, copy_digests = outcomes["config.json"]
-    assert copy_verdict.status == NOT_VERIFIED  # an MD5 list may still vouch for it
-    assert copy_digests == {MD5: hashlib.md5(FILES["config.json"]).hexdigest()}
-    assert outcomes["tokenizer/tokenizer.json"][0].status == MISSING
+    assert copy_verdict.status == Status.NOT_VERIFIED  # an MD5 list may still vouch for it
+    assert copy_digests == {DigestKind.MD5: hashlib.md5(FILES["config.json"]).hexdigest()}
+    assert outcomes["tokenizer/tokenizer.json"][0].status == Status.MISSING
     assert outcomes["tokenizer/tokenizer.json"][1] == {}
 
 

@@ -13,13 +13,7 @@ import pytest
 
 from belle_patch.hub import (
     EOL_CONVERSION,
-    FAILED,
-    GIT_BLOB_ID,
     GIT_CLONE,
-    MISSING,
-    NOT_VERIFIED,
-    OK,
-    SHA256_LFS,
     AddressBook,
     AddressCheck,
     address_for_file,
@@ -32,6 +26,7 @@ from belle_patch.hub import (
     plan_checks,
 )
 from belle_patch.hub.address import EOL_AUTO_CONVERSION
+from belle_patch.vocabulary import AddressKind, Status
 
 from conftest import generated
 
@@ -105,12 +100,12 @@ def test_intact_clone_every_file_addressed_and_matching(tmp_path: Path) -> None:
     assert book.revision == git(folder, git_env(tmp_path), "rev-parse", "HEAD").strip()
     weights = book.addresses["model.bin"]
     assert (weights.kind, weights.hexdigest, weights.size) == (
-        SHA256_LFS,
+        AddressKind.SHA256_LFS,
         hashlib.sha256(WEIGHTS).hexdigest(),
         len(WEIGHTS),
     )
     assert weights.pointer_blob_id == git_blob_id(pointer(WEIGHTS))
-    assert book.addresses["config.json"].kind == GIT_BLOB_ID
+    assert book.addresses["config.json"].kind == AddressKind.GIT_BLOB_ID
     assert book.addresses["config.json"].hexdigest == git_blob_id(SMALL["config.json"])
     assert book.addresses["config.json"].conversion is None
     assert not book.notes
@@ -118,9 +113,9 @@ def test_intact_clone_every_file_addressed_and_matching(tmp_path: Path) -> None:
     assert address_for_file(folder / "model.bin") == weights
     results = check(book)
     assert {n: r.status for n, r in results.items()} == {
-        ".gitattributes": OK,
-        "config.json": OK,
-        "model.bin": OK,
+        ".gitattributes": Status.OK,
+        "config.json": Status.OK,
+        "model.bin": Status.OK,
     }
 
 
@@ -132,7 +127,7 @@ def test_one_byte_changed_at_the_same_size_fails_that_file(tmp_path: Path, name:
     (folder / name).write_bytes(bytes(data))
     book = git_clone_book(folder)
     results = check(book)
-    assert results[name].status == FAILED
+    assert results[name].status == Status.FAILED
     assert [n for n, r in results.items() if not r.ok] == [name]
 
 
@@ -142,10 +137,10 @@ def test_work_tree_pointer_untracked_and_deleted_files(tmp_path: Path) -> None:
     (folder / "mine.txt").write_text("added by hand\n")
     (folder / "config.json").unlink()
     results = check(git_clone_book(folder))
-    assert results["model.bin"].status == FAILED
+    assert results["model.bin"].status == Status.FAILED
     assert "git lfs pull" in results["model.bin"].detail
-    assert results["mine.txt"].status == NOT_VERIFIED
-    assert results["config.json"].status == MISSING
+    assert results["mine.txt"].status == Status.NOT_VERIFIED
+    assert results["config.json"].status == Status.MISSING
     assert not [n for n in results if n.startswith(".git/")]
 
 
@@ -170,12 +165,12 @@ def test_line_endings_git_converts_pass_unchanged_files_and_fail_changed_ones(
     assert book.addresses["notes.txt"].size == len(b"one\ntwo\n")  # as committed
     assert book.addresses["model.bin"].conversion is None
     results = check(book)
-    assert results["notes.txt"].status == OK
-    assert results["raw.md"].status == OK
+    assert results["notes.txt"].status == Status.OK
+    assert results["raw.md"].status == Status.OK
     (folder / "notes.txt").write_bytes(b"one\r\nTWO\r\n")
     assert git(folder, env, "status", "--porcelain", "--", "notes.txt") == " M notes.txt\n"
     changed = check(git_clone_book(folder))["notes.txt"]
-    assert changed.status == FAILED  # provably not the commit, --allow-unverified or not
+    assert changed.status == Status.FAILED  # provably not the commit, --allow-unverified or not
     assert "CRLF read as LF" in changed.detail
 
 
@@ -229,7 +224,7 @@ def test_without_git_one_note_and_every_file_not_verified(
     assert len(book.notes) == 1 and "git is not installed" in book.notes[0]
     assert not book.addresses
     results = check(book)
-    assert {r.status for r in results.values()} == {NOT_VERIFIED}
+    assert {r.status for r in results.values()} == {Status.NOT_VERIFIED}
     assert set(results) == {".gitattributes", "config.json", "model.bin"}
 
 
@@ -243,7 +238,7 @@ def test_a_repository_git_cannot_read_gives_one_note(tmp_path: Path) -> None:
     assert len(book.notes) == 1 and "git cannot read this repository" in book.notes[0]
     results = check(book)
     assert list(results) == ["model.bin"]
-    assert results["model.bin"].status == NOT_VERIFIED
+    assert results["model.bin"].status == Status.NOT_VERIFIED
 
 
 @pytest.mark.skipif(

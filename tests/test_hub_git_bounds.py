@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch.hub import NOT_VERIFIED, AddressBook, git_clone_book, gitindex
+from belle_patch.hub import AddressBook, git_clone_book, gitindex
+from belle_patch.vocabulary import Status
 from test_hub_git import check, git, git_env, make_clone
 
 pytestmark = [
@@ -27,7 +28,7 @@ def refused(folder: Path, *, within: float = 5.0) -> AddressBook:
     assert not book.addresses
     assert len(book.notes) == 1 and "git cannot read this repository" in book.notes[0]
     assert "\n" not in book.notes[0]
-    assert {r.status for r in check(book).values()} == {NOT_VERIFIED}
+    assert {r.status for r in check(book).values()} == {Status.NOT_VERIFIED}
     return book
 
 

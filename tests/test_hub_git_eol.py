@@ -13,12 +13,7 @@ from typing import Dict
 import pytest
 
 from belle_patch.hub import (
-    FAILED,
     GIT_BLOB,
-    GIT_BLOB_ID,
-    NOT_VERIFIED,
-    OK,
-    SHA256_LFS,
     ContentAddress,
     algorithms_for,
     check_file_against,
@@ -33,6 +28,7 @@ from belle_patch.hub.address import (
     git_stored_blob_id,
     stored_blob_name,
 )
+from belle_patch.vocabulary import AddressKind, Status
 from test_hub_git import check, git, git_env, pointer
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -103,9 +99,9 @@ def test_binary_crlf_is_never_taken_as_converted(tmp_path: Path) -> None:
     book = git_clone_book(folder)
     assert book.addresses["data.dat"].conversion == EOL_AUTO_CONVERSION
     results = check(book)
-    assert results["data.dat"].status == FAILED
+    assert results["data.dat"].status == Status.FAILED
     assert "binary to git" in results["data.dat"].detail
-    assert results["notes.md"].status == OK
+    assert results["notes.md"].status == Status.OK
 
 
 def test_crlf_committed_under_the_text_attribute_is_not_ok(tmp_path: Path) -> None:
@@ -122,7 +118,7 @@ def test_crlf_committed_under_the_text_attribute_is_not_ok(tmp_path: Path) -> No
     os.utime(folder / "old.txt", (1, 1))
     assert " M old.txt" in git(folder, env, "status", "--porcelain")
     results = check(git_clone_book(folder))
-    assert results["old.txt"].status == NOT_VERIFIED
+    assert results["old.txt"].status == Status.NOT_VERIFIED
     assert "git calls it modified" in results["old.txt"].detail
 
 
@@ -144,12 +140,12 @@ def test_eol_attribute_alone_converts_and_a_change_fails(tmp_path: Path) -> None
     book = git_clone_book(folder)
     assert book.addresses["a.cfg"].conversion == EOL_CONVERSION
     assert book.addresses["b.raw"].conversion is None
-    assert check(book)["a.cfg"].status == OK
+    assert check(book)["a.cfg"].status == Status.OK
     (folder / "a.cfg").write_bytes(b"x=1\r\ny=3\r\n")
     (folder / "b.raw").write_bytes(b"x=1\r\ny=2\r\n")  # -text: git sees CRLF as a change
     results = check(git_clone_book(folder))
-    assert results["a.cfg"].status == FAILED
-    assert results["b.raw"].status == FAILED
+    assert results["a.cfg"].status == Status.FAILED
+    assert results["b.raw"].status == Status.FAILED
 
 
 def test_pointer_shaped_text_without_filter_lfs_is_checked_as_git_sees_it(
@@ -167,14 +163,14 @@ def test_pointer_shaped_text_without_filter_lfs_is_checked_as_git_sees_it(
     git(folder, env, "commit", "-q", "-m", "c")
     (folder / "model.bin").write_bytes(weights)
     book = git_clone_book(folder)
-    assert book.addresses["model.bin"].kind == SHA256_LFS
-    assert book.addresses["example.txt"].kind == GIT_BLOB_ID
+    assert book.addresses["model.bin"].kind == AddressKind.SHA256_LFS
+    assert book.addresses["example.txt"].kind == AddressKind.GIT_BLOB_ID
     assert book.addresses["example.txt"].hexdigest == git_blob_id(pointer(weights))
     results = check(book)
-    assert results["model.bin"].status == OK
-    assert results["example.txt"].status == OK  # git itself calls it unchanged
+    assert results["model.bin"].status == Status.OK
+    assert results["example.txt"].status == Status.OK  # git itself calls it unchanged
     (folder / "example.txt").write_bytes(weights)  # the "content" of a non-LFS file: wrong
-    assert check(git_clone_book(folder))["example.txt"].status == FAILED
+    assert check(git_clone_book(folder))["example.txt"].status == Status.FAILED
 
 
 def test_the_stored_blob_digest_comes_from_the_same_read(tmp_path: Path) -> None:
@@ -182,18 +178,26 @@ def test_the_stored_blob_digest_comes_from_the_same_read(tmp_path: Path) -> None
     path = tmp_path / "f.txt"
     path.write_bytes(committed.replace(b"\n", b"\r\n"))
     address = ContentAddress(
-        GIT_BLOB_ID, git_blob_id(committed), len(committed), "git commit", conversion=EOL_CONVERSION
+        AddressKind.GIT_BLOB_ID,
+        git_blob_id(committed),
+        len(committed),
+        "git commit",
+        conversion=EOL_CONVERSION,
     )
     wanted = algorithms_for(address)
     assert wanted == (GIT_BLOB, stored_blob_name(len(committed), auto=False))
     digests = content_digests(path, wanted)
     path.unlink()  # no second read: the verdict needs only the digests
-    assert check_file_against(address, digests, path=path).status == OK
+    assert check_file_against(address, digests, path=path).status == Status.OK
     shorter = ContentAddress(
-        GIT_BLOB_ID, git_blob_id(committed), len(committed) - 1, "c", conversion=EOL_CONVERSION
+        AddressKind.GIT_BLOB_ID,
+        git_blob_id(committed),
+        len(committed) - 1,
+        "c",
+        conversion=EOL_CONVERSION,
     )
     verdict = check_file_against(shorter, content_digests_of(committed, tmp_path, shorter))
-    assert verdict.status == FAILED
+    assert verdict.status == Status.FAILED
     assert f"{len(committed)} bytes where the commit has {len(committed) - 1}" in verdict.detail
 
 
@@ -206,10 +210,11 @@ def content_digests_of(committed: bytes, tmp_path: Path, address: ContentAddress
 MEMORY_PROBE = """
 import sys
 from pathlib import Path
-from belle_patch.hub.address import EOL_AUTO_CONVERSION, GIT_BLOB_ID, ContentAddress
+from belle_patch.hub.address import EOL_AUTO_CONVERSION, ContentAddress
+from belle_patch.vocabulary import AddressKind
 from belle_patch.hub import algorithms_for, check_file_against, content_digests
 path = Path(sys.argv[1])
-address = ContentAddress(GIT_BLOB_ID, sys.argv[2], int(sys.argv[3]), "t",
+address = ContentAddress(AddressKind.GIT_BLOB_ID, sys.argv[2], int(sys.argv[3]), "t",
                          conversion=EOL_AUTO_CONVERSION)
 verdict = check_file_against(address, content_digests(path, algorithms_for(address)), path=path)
 # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
@@ -239,7 +244,7 @@ def test_a_large_crlf_file_is_checked_in_bounded_memory(tmp_path: Path) -> None:
         check=True,
     )
     status, peak_kib = done.stdout.split()
-    assert status == OK
+    assert status == Status.OK
     # Reading the file whole (as before) peaks over twice its 256 MiB.
     print(f"peak {int(peak_kib) >> 10} MiB")
     assert int(peak_kib) < 200 * 1024, peak_kib

@@ -15,13 +15,7 @@ import pytest
 
 import belle_patch
 from belle_patch.hub import (
-    FAILED,
-    GIT_BLOB_ID,
     LOCAL_DIR,
-    MISSING,
-    NOT_VERIFIED,
-    OK,
-    SHA256_LFS,
     AddressCheck,
     address_for_file,
     algorithms_for,
@@ -31,6 +25,7 @@ from belle_patch.hub import (
     git_blob_id,
     plan_checks,
 )
+from belle_patch.vocabulary import AddressKind, Status
 
 from conftest import generated
 
@@ -86,11 +81,11 @@ def test_intact_download_every_file_addressed_and_matching(tmp_path: Path) -> No
     book = detect_layout(folder)
     assert book is not None
     assert book.revision == COMMIT
-    assert book.addresses["model.safetensors"].kind == SHA256_LFS
-    assert book.addresses["config.json"].kind == GIT_BLOB_ID
+    assert book.addresses["model.safetensors"].kind == AddressKind.SHA256_LFS
+    assert book.addresses["config.json"].kind == AddressKind.GIT_BLOB_ID
     assert book.addresses["config.json"].source.endswith("config.json.metadata")
     results = check(folder)
-    assert {n: r.status for n, r in results.items()} == dict.fromkeys(FILES, OK)
+    assert {n: r.status for n, r in results.items()} == dict.fromkeys(FILES, Status.OK)
 
 
 def test_changed_byte_fails_whatever_the_mtime_says(tmp_path: Path) -> None:
@@ -99,11 +94,11 @@ def test_changed_byte_fails_whatever_the_mtime_says(tmp_path: Path) -> None:
     os.utime(folder / "model.safetensors", (DOWNLOADED_AT, DOWNLOADED_AT))  # looks untouched
     damage(folder / "sub" / "tokenizer.json")  # mtime now: long after the download
     results = check(folder)
-    assert results["model.safetensors"].status == FAILED
+    assert results["model.safetensors"].status == Status.FAILED
     assert "modified" not in results["model.safetensors"].detail
-    assert results["sub/tokenizer.json"].status == FAILED
+    assert results["sub/tokenizer.json"].status == Status.FAILED
     assert "after its download" in results["sub/tokenizer.json"].detail
-    assert results["config.json"].status == OK
+    assert results["config.json"].status == Status.OK
 
 
 def test_a_file_touched_after_download_with_its_content_intact_is_ok(tmp_path: Path) -> None:
@@ -114,7 +109,7 @@ def test_a_file_touched_after_download_with_its_content_intact_is_ok(tmp_path: P
     late = book.addresses["config.json"].modified_after_download
     assert late is not None and late > 1
     assert book.addresses["model.safetensors"].modified_after_download is None
-    assert check(folder)["config.json"].status == OK
+    assert check(folder)["config.json"].status == Status.OK
 
 
 def test_extra_files_are_not_verified_and_missing_ones_fail(tmp_path: Path) -> None:
@@ -125,10 +120,10 @@ def test_extra_files_are_not_verified_and_missing_ones_fail(tmp_path: Path) -> N
     bad_metadata.write_text(f"{COMMIT}\nnot-an-address\n{DOWNLOADED_AT}\n")
     (folder / "odd.bin").write_bytes(b"?")
     results = check(folder)
-    assert results["notes.txt"].status == NOT_VERIFIED
-    assert results["odd.bin"].status == NOT_VERIFIED
+    assert results["notes.txt"].status == Status.NOT_VERIFIED
+    assert results["odd.bin"].status == Status.NOT_VERIFIED
     assert "not a content address" in results["odd.bin"].detail
-    assert results["sub/tokenizer.json"].status == MISSING
+    assert results["sub/tokenizer.json"].status == Status.MISSING
     assert "download it again" in results["sub/tokenizer.json"].detail
     assert not [n for n in results if n.startswith(".cache")]
 
@@ -209,8 +204,8 @@ def test_planted_metadata_is_not_read_and_its_file_not_verified(
     assert reason in book.unaddressed["config.json"]
     report = belle_patch.verify(folder)
     statuses = {check.name: check.status for check in report.files}
-    assert statuses == {"config.json": NOT_VERIFIED, "model.safetensors": OK,
-                        "sub/tokenizer.json": OK}  # fmt: skip
+    assert statuses == {"config.json": Status.NOT_VERIFIED, "model.safetensors": Status.OK,
+                        "sub/tokenizer.json": Status.OK}  # fmt: skip
     assert not report.ok
 
 
@@ -228,8 +223,8 @@ def test_an_impossible_download_time_gives_a_verdict_not_a_traceback(
     assert book is not None
     assert "not a plausible time" in book.unaddressed["model.safetensors"]
     statuses = {c.name: c.status for c in belle_patch.verify(folder).files}
-    assert statuses["model.safetensors"] == NOT_VERIFIED
-    assert statuses["config.json"] == OK
+    assert statuses["model.safetensors"] == Status.NOT_VERIFIED
+    assert statuses["config.json"] == Status.OK
     result = subprocess.run(
         [sys.executable, "-m", "belle_patch", "verify", str(folder)],
         capture_output=True,
@@ -255,7 +250,7 @@ def test_a_metadata_folder_linked_out_of_the_download_is_not_walked(
     assert book.addresses == {} and book.unaddressed == {}
     assert any("leads out of the download" in note for note in book.notes)
     report = belle_patch.verify(folder)
-    assert {c.status for c in report.files} == {NOT_VERIFIED}
+    assert {c.status for c in report.files} == {Status.NOT_VERIFIED}
     assert not report.ok
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch.hub import GIT_BLOB_ID, SHA256_LFS
 from belle_patch.hub.listing import LISTING_LIMIT, parse_listing, read_listing
 from belle_patch.hub.untrusted import RefusedFile, is_inside, read_small_file
+from belle_patch.vocabulary import AddressKind
 
 from helpers import default_files, make_release, run
 
@@ -82,9 +82,13 @@ def test_a_listing_gives_lfs_files_their_sha256_and_others_their_blob_id() -> No
         "trees/C.json",
     )
     config, weights = listing.files["config.json"], listing.files["sub/model.safetensors"]
-    assert (config.address.kind, config.address.hexdigest, config.size) == (GIT_BLOB_ID, BLOB, 10)
+    assert (config.address.kind, config.address.hexdigest, config.size) == (
+        AddressKind.GIT_BLOB_ID,
+        BLOB,
+        10,
+    )
     assert (weights.address.kind, weights.address.hexdigest, weights.size) == (
-        SHA256_LFS,
+        AddressKind.SHA256_LFS,
         SHA,
         4096,
     )

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .events import Progress, ProgressEvents
-    from .filecheck import FAILED, MISSING, OK, REFUSED, UNREADABLE, FileCheck
+    from .filecheck import FileCheck
     from .jobs.catalog import SampleRelease, key_needed, release, releases, sample_release
     from .jobs.decrypt import DecryptReport, decrypt
     from .jobs.encrypt import EncryptReport, encrypt
@@ -47,6 +47,13 @@ if TYPE_CHECKING:
     from .registry import Release, ReleaseFile
     from .restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
     from .seal import SealResult, seal_file
+    from .vocabulary import CheckKind, DigestKind, Side, Status
+
+    OK = Status.OK
+    FAILED = Status.FAILED
+    MISSING = Status.MISSING
+    REFUSED = Status.REFUSED
+    UNREADABLE = Status.UNREADABLE
 
 # Imported on first use: the command line starts (and answers Ctrl-C) before numpy loads.
 _EXPORTS: Dict[str, str] = {
@@ -73,11 +80,16 @@ _EXPORTS: Dict[str, str] = {
     "VerifyReport": ".jobs.verify",
     "verify": ".jobs.verify",
     "FileCheck": ".filecheck",
-    "OK": ".filecheck",
-    "FAILED": ".filecheck",
-    "MISSING": ".filecheck",
-    "REFUSED": ".filecheck",
-    "UNREADABLE": ".filecheck",
+    # The statuses by their own names too: belle_patch.OK is Status.OK.
+    "OK": ".vocabulary:Status",
+    "FAILED": ".vocabulary:Status",
+    "MISSING": ".vocabulary:Status",
+    "REFUSED": ".vocabulary:Status",
+    "UNREADABLE": ".vocabulary:Status",
+    "Status": ".vocabulary",
+    "CheckKind": ".vocabulary",
+    "DigestKind": ".vocabulary",
+    "Side": ".vocabulary",
     "CHUNK_SIZE": ".keystream",
     "KeySource": ".keystream",
     "Release": ".registry",
@@ -110,7 +122,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'belle_patch' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module, __name__), name)
+    module, _, holder = module.partition(":")
+    value = getattr(importlib.import_module(module, __name__), holder or name)
+    if holder:
+        value = getattr(value, name)
     globals()[name] = value
     return value
 
@@ -129,8 +144,10 @@ __all__ = [
     "RESTORED",
     "UNREADABLE",
     "BellePatchError",
+    "CheckKind",
     "ChecksumMismatch",
     "DecryptReport",
+    "DigestKind",
     "EncryptReport",
     "FileCheck",
     "FileFailure",
@@ -146,7 +163,9 @@ __all__ = [
     "RestoreResult",
     "SampleRelease",
     "SealResult",
+    "Side",
     "Skipped",
+    "Status",
     "UsageError",
     "VerifyReport",
     "__version__",

@@ -18,20 +18,14 @@ from . import hub, state
 from .errors import BellePatchError
 from .filecheck import (
     BY_MD5,
-    FAILED,
-    MISSING,
     NOT_REGULAR,
-    NOT_VERIFIED,
-    OK,
-    REFUSED,
-    UNREADABLE,
     CheckHooks,
     FileCheck,
     FileIndex,
     check_file,
     regular_size,
 )
-from .hashing import MD5
+from .vocabulary import DigestKind, Status
 
 
 @dataclass(frozen=True)
@@ -65,7 +59,7 @@ def planned_files(
     left_out = {Path(path).resolve() for path in leave_out}
 
     def kept(entry: hub.PlannedFile) -> bool:
-        if entry.address is not None or entry.status != hub.NOT_VERIFIED:
+        if entry.address is not None or entry.status != Status.NOT_VERIFIED:
             return True
         if entry.name.split("/")[0] == state.STATE_FOLDER:
             return False
@@ -82,7 +76,7 @@ def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:
         for entry in planned
         if entry.to_hash
         or (
-            entry.status == hub.NOT_VERIFIED
+            entry.status == Status.NOT_VERIFIED
             and entry.address is None
             # A file with no address is the user's own: read where it is, never followed.
             and not os.path.islink(entry.path)
@@ -92,20 +86,20 @@ def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:
 
 
 def _is_read(entry: hub.PlannedFile, md5s: Mapping[str, str]) -> bool:
-    return entry.to_hash or (entry.status == hub.NOT_VERIFIED and entry.name in md5s)
+    return entry.to_hash or (entry.status == Status.NOT_VERIFIED and entry.name in md5s)
 
 
 def _judged(entry: hub.PlannedFile, expected_md5: str) -> FileCheck:
     """The verdict of a file the plan decided on without reading it."""
     method = entry.address.kind if entry.address is not None else ""
-    if entry.status == hub.MISSING:
-        status = MISSING
+    if entry.status == Status.MISSING:
+        status = Status.MISSING
     elif entry.detail == NOT_REGULAR:
-        status = UNREADABLE
-    elif entry.status == hub.NOT_VERIFIED:
-        status = NOT_VERIFIED
+        status = Status.UNREADABLE
+    elif entry.status == Status.NOT_VERIFIED:
+        status = Status.NOT_VERIFIED
     else:
-        status = REFUSED
+        status = Status.REFUSED
     return FileCheck(
         entry.name,
         status,
@@ -127,12 +121,12 @@ def _combined(
     """One verdict from the address check and the MD5: any mismatch fails the file; else it
     is OK if either vouched for it, NOT VERIFIED if neither could."""
     address = entry.address
-    actual_md5 = digests.get(MD5)
+    actual_md5 = digests.get(DigestKind.MD5)
     verified_by: List[str] = []
     problems: List[str] = []
     if address is not None and verdict.ok:
         verified_by.append(address.kind)
-    elif address is not None and verdict.status == hub.FAILED:
+    elif address is not None and verdict.status == Status.FAILED:
         problems.append(verdict.detail)
     if expected_md5 and actual_md5 == expected_md5:
         verified_by.append(BY_MD5)
@@ -140,13 +134,13 @@ def _combined(
         against = f" in {md5_source}" if md5_source else ""
         problems.append(f"does not match its MD5{against}")
     if problems:
-        status, detail = FAILED, "; ".join(problems)
+        status, detail = Status.FAILED, "; ".join(problems)
         if address is not None and verdict.ok:
             detail += f" (it matches its {address.kind}: the list may be for another version)"
     elif verified_by:
-        status, detail = OK, verdict.detail if verdict.ok else ""
+        status, detail = Status.OK, verdict.detail if verdict.ok else ""
     else:
-        status, detail = NOT_VERIFIED, verdict.detail or entry.detail
+        status, detail = Status.NOT_VERIFIED, verdict.detail or entry.detail
     actual_address = None
     if address is not None:
         actual_address = digests.get(address.algorithm)
@@ -157,7 +151,7 @@ def _combined(
         actual_md5,
         entry.path,
         detail=detail,
-        method=address.kind if address is not None else MD5,
+        method=address.kind if address is not None else DigestKind.MD5,
         verified_by=tuple(verified_by),
         address=address.hexdigest if address is not None else "",
         actual_address=actual_address,
@@ -174,23 +168,31 @@ def check_planned_file(
     """One planned file against its address and ``expected_md5`` (if any), in one read;
     never raises for a file that cannot be read."""
     hooks = hooks or CheckHooks()
-    if not entry.to_hash and not (entry.status == hub.NOT_VERIFIED and expected_md5):
+    if not entry.to_hash and not (entry.status == Status.NOT_VERIFIED and expected_md5):
         return _judged(entry, expected_md5)
     size = regular_size(entry.path)
     if size is None:
-        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=NOT_REGULAR)
+        return FileCheck(
+            entry.name, Status.UNREADABLE, expected_md5, path=entry.path, detail=NOT_REGULAR
+        )
     hooks.on_start(entry.path, size)
     try:
         verdict, digests = hub.check_planned(
-            entry, (MD5,) if expected_md5 else (), on_progress=hooks.on_progress
+            entry, (DigestKind.MD5,) if expected_md5 else (), on_progress=hooks.on_progress
         )
     except OSError as exc:
         detail = exc.strerror or str(exc)
-        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=detail)
+        return FileCheck(
+            entry.name, Status.UNREADABLE, expected_md5, path=entry.path, detail=detail
+        )
     except BellePatchError as exc:
-        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=exc.problem)
-    if expected_md5 and MD5 not in digests:
-        return FileCheck(entry.name, UNREADABLE, expected_md5, path=entry.path, detail=NOT_REGULAR)
+        return FileCheck(
+            entry.name, Status.UNREADABLE, expected_md5, path=entry.path, detail=exc.problem
+        )
+    if expected_md5 and DigestKind.MD5 not in digests:
+        return FileCheck(
+            entry.name, Status.UNREADABLE, expected_md5, path=entry.path, detail=NOT_REGULAR
+        )
     return _combined(entry, verdict, digests, expected_md5, md5_source)
 
 

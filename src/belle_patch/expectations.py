@@ -12,10 +12,7 @@ from .manifest import MAX_LIST_BYTES, iter_list_lines, open_list, parse_md5_line
 from .names import decode_line
 from .patchformat import PATCH_SUFFIX
 from .registry import Release, release_from_json
-
-# Which files of a release an Expectations is about, when not its restored files (""):
-DOWNLOADS_SIDE = "downloads"  # the payload as downloaded, by MD5 or SHA-256
-BASE_SIDE = "base"  # the converted LLaMA folder an Open-Assistant payload was made against
+from .vocabulary import Side
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class Expectations:
     failed: Dict[str, Tuple[str, str]] = field(default_factory=dict)
     base: Dict[str, str] = field(default_factory=dict)  # Open-Assistant: base MD5s or SHA-256s
     environment: str = ""  # Open-Assistant: the conversion environment the base comes from
-    side: str = ""
+    side: Side = Side.RESTORED
 
     @classmethod
     def from_release(cls, release: Release) -> Expectations:
@@ -69,7 +66,7 @@ class Expectations:
             downloads=downloads,
             release=release,
             environment=release.environment,
-            side=DOWNLOADS_SIDE,
+            side=Side.DOWNLOADS,
         )
 
     @classmethod
@@ -83,7 +80,7 @@ class Expectations:
             release=release,
             base=release.base_digests(),
             environment=release.environment,
-            side=BASE_SIDE,
+            side=Side.BASE,
         )
 
     @property

@@ -28,9 +28,9 @@ from typing import (
 from . import state
 from .engine import Consumer, ProgressCallback, pump
 from .errors import BellePatchError, UsageError
-from .expectations import DOWNLOADS_SIDE, Expectations
+from .expectations import Expectations
 from .formats import OASST as OASST_FORMAT
-from .hashing import MD5, SHA256, XXH3_128, digest_kind, new_hasher
+from .hashing import new_hasher
 from .keystream import CHUNK_SIZE
 from .registry import (
     HASHED_NAME_FORMATS,
@@ -41,14 +41,7 @@ from .registry import (
     releases_by_patch_names,
     releases_sharing_restored_names,
 )
-
-OK = "OK"
-FAILED = "FAILED"
-MISSING = "MISSING"
-UNREADABLE = "UNREADABLE"
-REFUSED = "REFUSED"
-# A file with no content address and no listed MD5: never OK.
-NOT_VERIFIED = "NOT VERIFIED"
+from .vocabulary import DigestKind, Side, Status
 
 # What vouched for an OK file (FileCheck.verified_by), besides a content address kind.
 BY_MD5 = "MD5"
@@ -86,23 +79,23 @@ class FileCheck:
     actual: Optional[str] = None
     path: Optional[Path] = None
     detail: str = ""
-    method: str = MD5
+    method: str = DigestKind.MD5
     verified_by: Tuple[str, ...] = ()
     address: str = ""
     actual_address: Optional[str] = None
 
     @property
     def ok(self) -> bool:
-        return self.status == OK
+        return self.status == Status.OK
 
     @property
     def not_verified(self) -> bool:
-        return self.status == NOT_VERIFIED
+        return self.status == Status.NOT_VERIFIED
 
     @property
     def unread(self) -> bool:
         """The file could not be compared at all (md5sum's "FAILED open or read")."""
-        return self.status in (MISSING, UNREADABLE, REFUSED)
+        return self.status in (Status.MISSING, Status.UNREADABLE, Status.REFUSED)
 
 
 @dataclass(frozen=True)
@@ -238,7 +231,10 @@ def _recorded_match(
     recorded = state.lookup(path.parent, path.name)
     if recorded is None or recorded.md5 != expected:
         return None
-    return digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128] == recorded.xxh3_128
+    return (
+        digests(path, [DigestKind.XXH3_128], on_progress=on_progress)[DigestKind.XXH3_128]
+        == recorded.xxh3_128
+    )
 
 
 def _check_against_record(
@@ -248,12 +244,16 @@ def _check_against_record(
     is, compared whatever the size and mtime, since a changed mtime proves nothing."""
     recorded = state.records(path.parent).get(path.name)
     if recorded is None:
-        return FileCheck(name, NOT_VERIFIED, "", path=path, detail="no MD5 listed or recorded")
-    actual = digests(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
+        return FileCheck(
+            name, Status.NOT_VERIFIED, "", path=path, detail="no MD5 listed or recorded"
+        )
+    actual = digests(path, [DigestKind.XXH3_128], on_progress=on_progress)[DigestKind.XXH3_128]
     if actual == recorded.xxh3_128:
-        return FileCheck(name, OK, "", path=path, method=XXH3_128, verified_by=_BY_RECORD)
+        return FileCheck(
+            name, Status.OK, "", path=path, method=DigestKind.XXH3_128, verified_by=_BY_RECORD
+        )
     detail = "differs from what was verified when belle-patch restored it"
-    return FileCheck(name, FAILED, "", path=path, detail=detail, method=XXH3_128)
+    return FileCheck(name, Status.FAILED, "", path=path, detail=detail, method=DigestKind.XXH3_128)
 
 
 @dataclass
@@ -292,48 +292,71 @@ def check_file(
     never raises for a file that cannot be read."""
     hooks = hooks or CheckHooks()
     if path is None:
-        return FileCheck(name, MISSING, expected, detail=NO_SUCH_FILE)
+        return FileCheck(name, Status.MISSING, expected, detail=NO_SUCH_FILE)
     try:
         info = path.stat()
     except FileNotFoundError:
         if os.path.islink(path):
-            return FileCheck(name, UNREADABLE, expected, path=path, detail="dangling symbolic link")
-        return FileCheck(name, MISSING, expected, path=path, detail=NO_SUCH_FILE)
+            return FileCheck(
+                name, Status.UNREADABLE, expected, path=path, detail="dangling symbolic link"
+            )
+        return FileCheck(name, Status.MISSING, expected, path=path, detail=NO_SUCH_FILE)
     except OSError as exc:
-        return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.strerror or "")
+        return FileCheck(name, Status.UNREADABLE, expected, path=path, detail=exc.strerror or "")
     if not stat.S_ISREG(info.st_mode):
-        return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
+        return FileCheck(name, Status.UNREADABLE, expected, path=path, detail=NOT_REGULAR)
     hooks.on_start(path, info.st_size)
     try:
         if not expected:
             return _check_against_record(name, path, hooks.on_progress)
-        if digest_kind(expected) == SHA256:
-            actual = known_sha256 or digests(path, [SHA256], on_progress=hooks.on_progress)[SHA256]
+        if DigestKind.of_listed(expected) == DigestKind.SHA256:
+            actual = (
+                known_sha256
+                or digests(path, [DigestKind.SHA256], on_progress=hooks.on_progress)[
+                    DigestKind.SHA256
+                ]
+            )
             if actual == expected:
                 return FileCheck(
-                    name, OK, expected, expected, path, method=SHA256, verified_by=_BY_SHA256
+                    name,
+                    Status.OK,
+                    expected,
+                    expected,
+                    path,
+                    method=DigestKind.SHA256,
+                    verified_by=_BY_SHA256,
                 )
-            return FileCheck(name, FAILED, expected, actual, path, method=SHA256)
+            return FileCheck(name, Status.FAILED, expected, actual, path, method=DigestKind.SHA256)
         recorded = None
         if known_md5 is None and not full:
             recorded = _recorded_match(path, expected, hooks.on_progress)
         if recorded:
             return FileCheck(
-                name, OK, expected, expected, path, method=XXH3_128, verified_by=_BY_RECORD
+                name,
+                Status.OK,
+                expected,
+                expected,
+                path,
+                method=DigestKind.XXH3_128,
+                verified_by=_BY_RECORD,
             )
         # Progress counts each file's size once: a second read after xxh3 is not reported.
         on_progress = hooks.on_progress if recorded is None else None
-        actual = known_md5 or digests(path, [MD5], on_progress=on_progress)[MD5]
+        actual = (
+            known_md5 or digests(path, [DigestKind.MD5], on_progress=on_progress)[DigestKind.MD5]
+        )
     except NotRegularFile:
-        return FileCheck(name, UNREADABLE, expected, path=path, detail=NOT_REGULAR)
+        return FileCheck(name, Status.UNREADABLE, expected, path=path, detail=NOT_REGULAR)
     except OSError as exc:
-        return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.strerror or str(exc))
+        return FileCheck(
+            name, Status.UNREADABLE, expected, path=path, detail=exc.strerror or str(exc)
+        )
     except BellePatchError as exc:
-        return FileCheck(name, UNREADABLE, expected, path=path, detail=exc.problem)
+        return FileCheck(name, Status.UNREADABLE, expected, path=path, detail=exc.problem)
     if actual == expected:
         # The expected string stands for the equal actual one: one copy per OK file, not two.
-        return FileCheck(name, OK, expected, expected, path, verified_by=_BY_MD5)
-    return FileCheck(name, FAILED, expected, actual, path)
+        return FileCheck(name, Status.OK, expected, expected, path, verified_by=_BY_MD5)
+    return FileCheck(name, Status.FAILED, expected, actual, path)
 
 
 def verify_entries(
@@ -454,21 +477,21 @@ class ContentProbe:
             return None
         if path not in self.md5s:
             try:
-                self.md5s[path] = digests(path, [MD5])[MD5]
+                self.md5s[path] = digests(path, [DigestKind.MD5])[DigestKind.MD5]
             except (OSError, BellePatchError):
                 return None
         return self.md5s[path]
 
     def digest(self, name: str, listed: str) -> Optional[str]:
         """The file's digest of the kind ``listed`` is (MD5 or SHA-256)."""
-        if digest_kind(listed) == MD5:
+        if DigestKind.of_listed(listed) == DigestKind.MD5:
             return self.md5(name)
         path = self.files.find(name)
         if path is None:
             return None
         if path not in self.sha256s:
             try:
-                self.sha256s[path] = digests(path, [SHA256])[SHA256]
+                self.sha256s[path] = digests(path, [DigestKind.SHA256])[DigestKind.SHA256]
             except (OSError, BellePatchError):
                 return None
         return self.sha256s[path]
@@ -653,7 +676,7 @@ def checks_for(expected: Expectations, files: FileIndex) -> Mapping[str, str]:
     present, so a folder holding patches and restored files is checked in full. With a
     user's list: everything it names.
     """
-    if expected.release is None or expected.side:
+    if expected.release is None or expected.side != Side.RESTORED:
         return expected.listed
     wanted: Dict[str, str] = {}
     if any(name in files for name in expected.downloads):
@@ -672,12 +695,12 @@ def unchecked_names(expected: Expectations, files: FileIndex) -> List[str]:
     release = expected.release
     if release is None:
         return []
-    if expected.side == DOWNLOADS_SIDE:
+    if expected.side == Side.DOWNLOADS:
         return [
             name for f in release.files
             if (name := f.enc_name or f.name) not in expected.downloads
         ]  # fmt: skip
-    if expected.side:
+    if expected.side != Side.RESTORED:
         return [b.name for b in release.base_files if b.name not in expected.restored]
     if any(name in files for name in expected.downloads):
         return [f.enc_name for f in release.files if f.enc_name and not f.enc_md5]

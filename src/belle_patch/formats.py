@@ -21,10 +21,11 @@ from typing import FrozenSet, Optional, Union
 
 from .basestream import BaseFolder
 from .errors import KeyFileError, PatchFormatError
-from .hashing import MD5, new_hasher
+from .hashing import new_hasher
 from .keystream import ChunkKey, KeySource
 from .patchformat import EMPTY_SHA256, PATCH_SUFFIX, check_safe_name, parse_patch_name
 from .patchformat import patch_name as hashed_patch_name
+from .vocabulary import DigestKind
 
 KeyMaterial = Union[KeySource, BaseFolder]
 
@@ -204,7 +205,7 @@ class SeedCheck:
 
 def check_openbuddy_seed(key: KeySource) -> SeedCheck:
     """Hash the key's first 16 MiB and compare with the seed MD5 OpenBuddy's script checks."""
-    hasher = new_hasher(MD5)
+    hasher = new_hasher(DigestKind.MD5)
     try:
         with key.path.open("rb", buffering=0) as source:
             remaining = OPENBUDDY_SEED_SIZE

@@ -12,15 +12,7 @@ import xxhash
 
 from .engine import Consumer, ProgressCallback, pump
 from .keystream import CHUNK_SIZE
-
-SHA256 = "sha256"
-MD5 = "md5"
-XXH3_128 = "xxh3_128"
-
-
-def digest_kind(expected: str) -> str:
-    """The hash a listed digest is: SHA-256 when it has 64 hex digits, else MD5."""
-    return SHA256 if len(expected) == 64 else MD5
+from .vocabulary import DigestKind
 
 
 class Hasher(Protocol):
@@ -35,10 +27,10 @@ class Hasher(Protocol):
 
 def new_hasher(algorithm: str) -> Hasher:
     """A fresh hasher; MD5 is marked as not used for security so FIPS builds allow it."""
-    if algorithm == XXH3_128:
+    if algorithm == DigestKind.XXH3_128:
         hasher: Hasher = xxhash.xxh3_128()
         return hasher
-    if algorithm == MD5 and sys.version_info >= (3, 9):
+    if algorithm == DigestKind.MD5 and sys.version_info >= (3, 9):
         return hashlib.md5(usedforsecurity=False)
     return hashlib.new(algorithm)
 

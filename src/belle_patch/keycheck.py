@@ -11,9 +11,10 @@ from typing import List, Optional
 
 from .engine import ProgressCallback
 from .errors import UsageError
-from .hashing import MD5, hash_file, new_hasher
+from .hashing import hash_file, new_hasher
 from .keystream import KeySource
 from .registry import KnownKey, Release, key_description, known_keys
+from .vocabulary import DigestKind
 
 FIRST_16MIB = 16 * 1024 * 1024
 
@@ -32,7 +33,7 @@ class KeyIdentity:
 
 
 def _md5_of_prefix(key: KeySource, length: int) -> str:
-    hasher = new_hasher(MD5)
+    hasher = new_hasher(DigestKind.MD5)
     with key.path.open("rb", buffering=0) as source:
         data = source.read(length)
     hasher.update(data)
@@ -44,7 +45,7 @@ def identify_key(
 ) -> KeyIdentity:
     """Recognise ``key`` among the known LLaMA files; ``full_hash`` reads it all (MD5)."""
     if full_hash:
-        md5 = hash_file(key.path, [MD5], on_progress=on_progress)[MD5]
+        md5 = hash_file(key.path, [DigestKind.MD5], on_progress=on_progress)[DigestKind.MD5]
         for known in known_keys():
             if md5 in known.md5s:
                 return KeyIdentity(known, "MD5")

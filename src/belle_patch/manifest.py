@@ -25,15 +25,13 @@ from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
 
 from .errors import ManifestError
 from .names import checksum_line, decode_line, encode_text, printable, unescape_name
+from .vocabulary import Status
 
 MAX_LIST_BYTES = 64 * 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024
 # Improper lines kept to show; the rest are only counted.
 MAX_PROBLEMS_KEPT = 100
 
-REFUSED = "REFUSED"
-CONFLICT = "FAILED"
-UNREADABLE = "UNREADABLE"
 
 _GNU_LINE = re.compile(r"^(?P<md5>[0-9a-fA-F]{32})[ \t](?P<rest>.+)$", re.DOTALL)
 _BSD_LINE = re.compile(r"^MD5 ?\((?P<name>.+)\) ?= ?(?P<md5>[0-9a-fA-F]{32})$", re.DOTALL)
@@ -151,14 +149,14 @@ class _Parser:
                 f"line {number}: the file name {raw_name!r} ends with '/' or '/.': it names "
                 "a folder, not a file, so it was not read"
             )
-            result.failed.setdefault(raw_name, (UNREADABLE, detail))
+            result.failed.setdefault(raw_name, (Status.UNREADABLE, detail))
             return
         if name is None:
             why = "it holds a NUL byte" if "\0" in raw_name else "it is outside the checked folder"
             detail = (
                 f"line {number}: refusing the file name {raw_name!r}: {why}, so it was not read"
             )
-            result.failed.setdefault(raw_name, (REFUSED, detail))
+            result.failed.setdefault(raw_name, (Status.REFUSED, detail))
             return
         known = result.entries.get(name)
         if known is None:
@@ -167,7 +165,7 @@ class _Parser:
         elif known != md5:
             del result.entries[name]
             detail = f"listed again with a different MD5 on line {number}"
-            result.failed[name] = (CONFLICT, detail)
+            result.failed[name] = (Status.FAILED, detail)
 
 
 def parse_md5_lines(lines: Iterable[Tuple[int, str]], *, source: Optional[Path]) -> ChecksumList:

@@ -17,12 +17,13 @@ from .engine import INPUT, Consumer, ProgressCallback, pump_file
 from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
 from .formats import BELLE, TECHGPT, KeyMaterial, XorFormat
 from .guards import output_lock
-from .hashing import MD5, SHA256, XXH3_128, Hasher, digest_kind, hash_file, new_hasher
+from .hashing import Hasher, hash_file, new_hasher
 from .hub.address import ContentAddress, check_file_against, content_digests, new_digest_hasher
 from .keystream import ChunkKey
 from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
 from .staging import StagedFile
 from .structure import Capture, check_capture, check_label
+from .vocabulary import DigestKind
 
 RESTORED = "restored"
 ALREADY_RESTORED = "already restored"
@@ -158,7 +159,7 @@ def _restore_locked(
     expected_sha = patch.header.hex() or options.expected_sha256
     copy_as_is = fmt.copies_as_is(key, patch.restored_name)
     base_algorithm = (
-        digest_kind(options.expected_base)
+        DigestKind.of_listed(options.expected_base)
         if options.expected_base is not None and not copy_as_is
         else None
     )
@@ -224,14 +225,21 @@ def _restore_locked(
     state.record(
         out_dir,
         patch.restored_name,
-        xxh3_128=digests[XXH3_128],
-        sha256=digests.get(SHA256, ""),
-        md5=digests.get(MD5, ""),
+        xxh3_128=digests[DigestKind.XXH3_128],
+        sha256=digests.get(DigestKind.SHA256, ""),
+        md5=digests.get(DigestKind.MD5, ""),
     )
     return RestoreResult(
-        patch.path, output, RESTORED, size, digests.get(SHA256, ""), digests.get(MD5, ""),
-        0.0, planned, digests[XXH3_128],
-    )  # fmt: skip
+        patch.path,
+        output,
+        RESTORED,
+        size,
+        digests.get(DigestKind.SHA256, ""),
+        digests.get(DigestKind.MD5, ""),
+        0.0,
+        planned,
+        digests[DigestKind.XXH3_128],
+    )
 
 
 class _Gunzip:
@@ -259,10 +267,10 @@ def _by_structure(fmt: XorFormat, options: RestoreOptions) -> bool:
 def _reference(fmt: XorFormat, options: RestoreOptions) -> tuple[str, str]:
     """The hash a restored file is held to first, and how a message names it."""
     if fmt.header:
-        return SHA256, "SHA-256 in the header"
+        return DigestKind.SHA256, "SHA-256 in the header"
     if options.expected_md5 is None and options.expected_sha256 is not None:
-        return SHA256, "SHA-256 in the list"
-    return MD5, "MD5 in the list"
+        return DigestKind.SHA256, "SHA-256 in the list"
+    return DigestKind.MD5, "MD5 in the list"
 
 
 def _check_base(base: BaseStream, options: RestoreOptions) -> None:
@@ -273,15 +281,15 @@ def _check_base(base: BaseStream, options: RestoreOptions) -> None:
 
 def base_mismatch(path: Path, listed: str, actual: str, base_hint: str) -> BaseMismatch:
     """A base file whose MD5 (or SHA-256) is not the one the release lists."""
-    algorithm = digest_kind(listed)
-    name = "SHA-256" if algorithm == SHA256 else "MD5"
+    algorithm = DigestKind.of_listed(listed)
+    name = "SHA-256" if algorithm == DigestKind.SHA256 else "MD5"
     environment = f" ({base_hint})" if base_hint else ""
     return BaseMismatch(
         "this base file differs from the conversion the release was made against"
         f"{environment}: its {name} is {actual}, the release lists {listed}",
         path=path,
         hint="convert the original LLaMA weights again in the environment the release names",
-        algorithm=BASE_SHA256 if algorithm == SHA256 else BASE_MD5,
+        algorithm=BASE_SHA256 if algorithm == DigestKind.SHA256 else BASE_MD5,
         expected=listed,
         actual=actual,
     )
@@ -299,13 +307,13 @@ def _checks_address(options: RestoreOptions) -> bool:
 def _restore_hashers(
     options: RestoreOptions, header: bytes, fmt: XorFormat, patch_size: int
 ) -> dict[str, Hasher]:
-    hashers = {XXH3_128: new_hasher(XXH3_128)}
+    hashers: dict[str, Hasher] = {DigestKind.XXH3_128: new_hasher(DigestKind.XXH3_128)}
     if fmt.header or options.expected_sha256 is not None:
-        hashers[SHA256] = new_hasher(SHA256)
+        hashers[DigestKind.SHA256] = new_hasher(DigestKind.SHA256)
     if options.compute_md5 or options.expected_md5 is not None:
-        hashers[MD5] = new_hasher(MD5)
+        hashers[DigestKind.MD5] = new_hasher(DigestKind.MD5)
     if options.check_download and options.expected_enc_md5 is not None:
-        download = new_hasher(MD5)
+        download = new_hasher(DigestKind.MD5)
         download.update(header)
         hashers[DOWNLOAD_MD5] = download
     if _checks_address(options) and options.download_address is not None:
@@ -328,7 +336,7 @@ def _checks_done(
     if _by_structure(fmt, options):
         checks.append(check_label(restored_name))
     if base_algorithm is not None:
-        checks.append(BASE_SHA256 if base_algorithm == SHA256 else BASE_MD5)
+        checks.append(BASE_SHA256 if base_algorithm == DigestKind.SHA256 else BASE_MD5)
     return checks
 
 
@@ -346,7 +354,7 @@ def _check_restored(
     options: RestoreOptions,
     fmt: XorFormat,
 ) -> None:
-    sha256 = digests.get(SHA256)
+    sha256 = digests.get(DigestKind.SHA256)
     if sha256 is not None and header_hex and sha256 != header_hex:
         raise _diagnose_mismatch(patch, header_hex, sha256, digests, options, fmt)
     listed_sha256 = options.expected_sha256
@@ -357,7 +365,7 @@ def _check_restored(
             f"the restored file's SHA-256 {sha256} differs from the list's {listed_sha256}",
             path=patch,
             hint="the patch itself verified, so the list is for another release or version",
-            algorithm=SHA256,
+            algorithm=DigestKind.SHA256,
             expected=listed_sha256,
             actual=sha256,
         )
@@ -383,7 +391,7 @@ def _check_restored(
                 expected=address.hexdigest,
                 actual=digests[DOWNLOAD_ADDRESS],
             )
-    md5 = digests.get(MD5)
+    md5 = digests.get(DigestKind.MD5)
     if options.expected_md5 is not None and md5 != options.expected_md5:
         if not fmt.header:
             raise _diagnose_mismatch(patch, options.expected_md5, md5 or "", digests, options, fmt)
@@ -391,7 +399,7 @@ def _check_restored(
             f"the restored file's MD5 {md5} differs from the list's {options.expected_md5}",
             path=patch,
             hint="the patch itself verified, so the list is for another release or version",
-            algorithm=MD5,
+            algorithm=DigestKind.MD5,
             expected=options.expected_md5,
             actual=md5 or "",
         )
@@ -399,9 +407,12 @@ def _check_restored(
 
 def _check_copied(patch: Path, digests: dict[str, str], options: RestoreOptions) -> None:
     """A file copied as is (no base file of its name): only its download can be wrong."""
-    for algorithm, listed in ((MD5, options.expected_md5), (SHA256, options.expected_sha256)):
+    for algorithm, listed in (
+        (DigestKind.MD5, options.expected_md5),
+        (DigestKind.SHA256, options.expected_sha256),
+    ):
         if listed is not None and digests.get(algorithm) != listed:
-            name = "MD5" if algorithm == MD5 else "SHA-256"
+            name = "MD5" if algorithm == DigestKind.MD5 else "SHA-256"
             raise DownloadDamaged(
                 f"this file has no base file and is copied as is, but its {name} "
                 f"{digests.get(algorithm, '')} differs from the list's {listed}",
@@ -443,7 +454,7 @@ def _diagnose_mismatch(
             expected=expected,
             actual=actual,
         )
-    download = digests.get(DOWNLOAD_MD5) or hash_file(patch, [MD5])[MD5]
+    download = digests.get(DOWNLOAD_MD5) or hash_file(patch, [DigestKind.MD5])[DigestKind.MD5]
     return _download_or_key(
         patch, fmt, options, expected, actual,
         damaged=None if download == published
@@ -533,13 +544,15 @@ def _existing_output(
             if recorded is not None or recorded_only:
                 digests = recorded or {}
             else:
-                digests = hash_file(final_path, [SHA256, MD5], on_progress=on_progress)
+                digests = hash_file(
+                    final_path, [DigestKind.SHA256, DigestKind.MD5], on_progress=on_progress
+                )
         except OSError:
             digests = {}
-        sha_ok = sha256 is None or digests.get(SHA256) == sha256
-        md5_ok = options.expected_md5 in (None, digests.get(MD5))
+        sha_ok = sha256 is None or digests.get(DigestKind.SHA256) == sha256
+        md5_ok = options.expected_md5 in (None, digests.get(DigestKind.MD5))
         if digests and sha_ok and md5_ok:
-            return digests[MD5]
+            return digests[DigestKind.MD5]
     raise OutputExistsError(
         "an output that does not verify is in the way; it was left untouched",
         path=final_path,
@@ -563,9 +576,11 @@ def _recorded_digests(
     if recorded is None or (need_md5 and not recorded.md5) or (need_sha256 and not recorded.sha256):
         return None
     try:
-        current = hash_file(path, [XXH3_128], on_progress=on_progress)[XXH3_128]
+        current = hash_file(path, [DigestKind.XXH3_128], on_progress=on_progress)[
+            DigestKind.XXH3_128
+        ]
     except OSError:
         return None
     if current != recorded.xxh3_128:
         return None
-    return {SHA256: recorded.sha256, MD5: recorded.md5}
+    return {DigestKind.SHA256: recorded.sha256, DigestKind.MD5: recorded.md5}

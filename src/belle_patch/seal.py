@@ -12,10 +12,11 @@ from typing import BinaryIO, Optional
 from .engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump_file
 from .errors import InputError, UsageError
 from .formats import BELLE, KeyMaterial, XorFormat
-from .hashing import MD5, SHA256, XXH3_128, Hasher, new_hasher
+from .hashing import Hasher, new_hasher
 from .keystream import ChunkKey
 from .patchformat import HEADER_SIZE
 from .staging import StagedFile
+from .vocabulary import DigestKind
 
 
 @dataclass(frozen=True)
@@ -89,20 +90,20 @@ def _seal_with_header(
     download_md5: bool,
     on_progress: Optional[ProgressCallback],
 ) -> tuple[int, str, str, str]:
-    sha256, md5 = new_hasher(SHA256), new_hasher(MD5)
+    sha256, md5 = new_hasher(DigestKind.SHA256), new_hasher(DigestKind.MD5)
     enc_md5: Optional[Hasher] = None
     first_pass: Optional[tuple[int, str]] = None
-    second_xxh3 = new_hasher(XXH3_128)
+    second_xxh3 = new_hasher(DigestKind.XXH3_128)
     if download_md5:
         # SHA-256 alone first: the two MD5s then run side by side in the second pass.
-        first_xxh3 = new_hasher(XXH3_128)
+        first_xxh3 = new_hasher(DigestKind.XXH3_128)
         first_size = pump_file(
             source, source_path, [Consumer(sha256.update), Consumer(first_xxh3.update)],
             expected_size=size,
         )  # fmt: skip
         first_pass = (first_size, first_xxh3.hexdigest())
         source.seek(0)
-        enc_md5 = new_hasher(MD5)
+        enc_md5 = new_hasher(DigestKind.MD5)
         header = memoryview(sha256.digest())
         enc_md5.update(header)
         staged.write(header)
@@ -146,8 +147,8 @@ def _seal_headerless(
     download_md5: bool,
     on_progress: Optional[ProgressCallback],
 ) -> tuple[int, str, str]:
-    md5 = new_hasher(MD5)
-    enc_md5 = new_hasher(MD5) if download_md5 else None
+    md5 = new_hasher(DigestKind.MD5)
+    enc_md5 = new_hasher(DigestKind.MD5) if download_md5 else None
     consumers = [Consumer(md5.update, INPUT)]
     if enc_md5 is not None:
         consumers.append(Consumer(enc_md5.update, OUTPUT))

@@ -16,18 +16,12 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from belle_patch.engine import Consumer, ProgressCallback, pump
 from belle_patch.errors import InputError
-from belle_patch.hashing import SHA256, Hasher, new_hasher
+from belle_patch.hashing import Hasher, new_hasher
 from belle_patch.keystream import CHUNK_SIZE
+from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
-SHA256_LFS = "sha256 (LFS)"
-GIT_BLOB_ID = "git blob id"
 # The algorithm name under which a git blob id appears among computed digests.
 GIT_BLOB = "git-blob-sha1"
-
-OK = "OK"
-FAILED = "FAILED"
-MISSING = "MISSING"
-NOT_VERIFIED = "NOT VERIFIED"
 
 # What git may do to a file between its blob and the work tree (ContentAddress.conversion).
 # EOL_CONVERSION: git stores the file with every CRLF read as LF (``text``, ``eol``).
@@ -85,7 +79,7 @@ class ContentAddress:
     @property
     def algorithm(self) -> str:
         """The digest (:data:`hashing.SHA256` or :data:`GIT_BLOB`) this address compares with."""
-        return SHA256 if self.kind == SHA256_LFS else GIT_BLOB
+        return DigestKind.SHA256 if self.kind == AddressKind.SHA256_LFS else GIT_BLOB
 
 
 def address_from_hex(
@@ -94,9 +88,9 @@ def address_from_hex(
     """The address spelled by ``text`` (64 hex: SHA-256, 40 hex: git blob id), else None."""
     digest = text.strip().strip('"').lower()
     if _HEX64.fullmatch(digest):
-        return ContentAddress(SHA256_LFS, digest, size, source)
+        return ContentAddress(AddressKind.SHA256_LFS, digest, size, source)
     if _HEX40.fullmatch(digest):
-        return ContentAddress(GIT_BLOB_ID, digest, size, source)
+        return ContentAddress(AddressKind.GIT_BLOB_ID, digest, size, source)
     return None
 
 
@@ -253,7 +247,7 @@ def stored_blob_name(stored_size: int, *, auto: bool) -> str:
 
 def stored_blob_algorithm(address: ContentAddress) -> Optional[str]:
     """The digest comparing a file git converts with ``address`` as git would, if there is one."""
-    if address.kind != GIT_BLOB_ID or address.size is None or address.size < 0:
+    if address.kind != AddressKind.GIT_BLOB_ID or address.size is None or address.size < 0:
         return None
     if address.conversion == EOL_CONVERSION:
         return stored_blob_name(address.size, auto=False)
@@ -288,7 +282,7 @@ def algorithms_for(address: Optional[ContentAddress]) -> Tuple[str, ...]:
 
 def content_digests(
     path: Path,
-    algorithms: Sequence[str] = (SHA256, GIT_BLOB),
+    algorithms: Sequence[str] = (DigestKind.SHA256, GIT_BLOB),
     *,
     on_progress: Optional[ProgressCallback] = None,
     chunk_size: int = CHUNK_SIZE,
@@ -352,7 +346,7 @@ class AddressCheck:
 
     @property
     def ok(self) -> bool:
-        return self.status == OK
+        return self.status == Status.OK
 
 
 def check_file_against(
@@ -374,13 +368,16 @@ def check_file_against(
     actual = digests.get(address.algorithm)
     if actual is None:
         raise ValueError(f"no {address.algorithm} digest computed for a {address.kind} address")
-    if address.kind == GIT_BLOB_ID and address.conversion in (EOL_CONVERSION, EOL_AUTO_CONVERSION):
+    if address.kind == AddressKind.GIT_BLOB_ID and address.conversion in (
+        EOL_CONVERSION,
+        EOL_AUTO_CONVERSION,
+    ):
         return _line_endings_verdict(address, digests, actual, path)
     if actual == address.hexdigest:
-        return AddressCheck(OK, address.kind, address.hexdigest, actual)
+        return AddressCheck(Status.OK, address.kind, address.hexdigest, actual)
     if address.pointer_blob_id is not None and digests.get(GIT_BLOB) == address.pointer_blob_id:
         return AddressCheck(
-            FAILED,
+            Status.FAILED,
             address.kind,
             address.hexdigest,
             actual,
@@ -388,14 +385,14 @@ def check_file_against(
         )
     if address.conversion is not None:
         return AddressCheck(
-            NOT_VERIFIED,
+            Status.NOT_VERIFIED,
             address.kind,
             address.hexdigest,
             actual,
             f"not verified ({address.conversion}): git changes this file on checkout",
         )
     return AddressCheck(
-        FAILED, address.kind, address.hexdigest, actual, _mismatch_detail(address, size)
+        Status.FAILED, address.kind, address.hexdigest, actual, _mismatch_detail(address, size)
     )
 
 
@@ -412,7 +409,7 @@ def _line_endings_verdict(
 
     if auto and actual == expected:
         # With text=auto git leaves binary files and files committed with CRLF as they are.
-        return verdict(OK, "")
+        return verdict(Status.OK, "")
     name = stored_blob_algorithm(address)
     stored = digests.get(name) if name is not None else None
     if stored is None and path is not None:
@@ -422,16 +419,17 @@ def _line_endings_verdict(
             stored = None
     if stored == expected:
         converted = "line endings converted by git, content as committed"
-        return verdict(OK, "" if actual == expected else converted)
+        return verdict(Status.OK, "" if actual == expected else converted)
     if actual == expected:
         return verdict(
-            NOT_VERIFIED,
+            Status.NOT_VERIFIED,
             "the committed content, but committed with CRLF line endings that git's text "
             "attribute reads as LF: git calls it modified",
         )
     if stored is None or address.size is None:
         return verdict(
-            NOT_VERIFIED, f"not verified ({address.conversion}): git changes this file on checkout"
+            Status.NOT_VERIFIED,
+            f"not verified ({address.conversion}): git changes this file on checkout",
         )
     what = f"does not match its {address.kind} ({address.source})"
     if stored == STORED_AS_IS:
@@ -443,7 +441,7 @@ def _line_endings_verdict(
         )
     else:
         what += ", even with CRLF read as LF as git stores it"
-    return verdict(FAILED, what + ": download it again")
+    return verdict(Status.FAILED, what + ": download it again")
 
 
 def _mismatch_detail(address: ContentAddress, size: Optional[int]) -> str:

@@ -9,7 +9,9 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Dict, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 
-from .address import FAILED, MISSING, NOT_VERIFIED, ContentAddress
+from belle_patch.vocabulary import Status
+
+from .address import ContentAddress
 from .listing import ListedFile, Listing
 from .shards import INDEX_LIMIT, shards_named
 
@@ -146,7 +148,7 @@ def walk_download(
         except OSError as exc:
             reason = exc.strerror or str(exc)
             unreadable[relative.as_posix()] = EntryFailure(
-                FAILED, f"this folder cannot be listed ({reason})"
+                Status.FAILED, f"this folder cannot be listed ({reason})"
             )
             continue
         subfolders = []
@@ -228,7 +230,7 @@ def plan_checks(
         planned[name] = PlannedFile(name, root / name, None, failure.status, failure.detail)
     for name, reason in book.unaddressed.items():
         if name not in planned and (name in present or os.path.lexists(root / name)):
-            planned[name] = PlannedFile(name, root / name, None, NOT_VERIFIED, reason)
+            planned[name] = PlannedFile(name, root / name, None, Status.NOT_VERIFIED, reason)
     listing = book.listing
     for name, address in book.addresses.items():
         path = present.get(name, root / name)
@@ -238,19 +240,19 @@ def plan_checks(
             continue
         if not _parents_are_folders(root, name):
             detail = "under a link to a folder: not read; download it again"
-            planned[name] = PlannedFile(name, path, address, FAILED, detail)
+            planned[name] = PlannedFile(name, path, address, Status.FAILED, detail)
         elif not os.path.lexists(path):
             detail = f"named by the {book.layout} but not in the folder; download it again"
-            planned[name] = PlannedFile(name, path, address, MISSING, detail)
+            planned[name] = PlannedFile(name, path, address, Status.MISSING, detail)
         elif conflict is not None:
-            planned[name] = PlannedFile(name, path, address, FAILED, conflict)
+            planned[name] = PlannedFile(name, path, address, Status.FAILED, conflict)
         elif book.layout != CACHE_SNAPSHOT and os.path.islink(path):
             # Only a cache snapshot is made of links; elsewhere a link was put there by hand.
             detail = "a link, not the downloaded file: not read; download it again"
-            planned[name] = PlannedFile(name, path, address, FAILED, detail)
+            planned[name] = PlannedFile(name, path, address, Status.FAILED, detail)
         elif not path.is_file():
             detail = "not a regular file"
-            planned[name] = PlannedFile(name, path, address, FAILED, detail)
+            planned[name] = PlannedFile(name, path, address, Status.FAILED, detail)
         else:
             if listed is not None and address.size is None:
                 address = ContentAddress(
@@ -265,16 +267,16 @@ def plan_checks(
             planned[name] = PlannedFile(name, path, address)
     for name, path in present.items():
         if name not in planned:
-            planned[name] = PlannedFile(name, path, None, NOT_VERIFIED, NO_ADDRESS)
+            planned[name] = PlannedFile(name, path, None, Status.NOT_VERIFIED, NO_ADDRESS)
     shards, oversized = _absent_shards(planned, root)
     for name, detail in shards.items():
-        planned[name] = PlannedFile(name, root / name, None, MISSING, detail)
+        planned[name] = PlannedFile(name, root / name, None, Status.MISSING, detail)
     for name in oversized:
         detail = (
             f"over {INDEX_LIMIT >> 20} MiB, far more than a checkpoint index holds: its shards "
             "cannot be checked; download it again"
         )
-        planned[name] = PlannedFile(name, planned[name].path, None, FAILED, detail)
+        planned[name] = PlannedFile(name, planned[name].path, None, Status.FAILED, detail)
     if complete and listing is not None:
         for listed in not_downloaded(book, root):
             if listed.name in planned:
@@ -284,7 +286,7 @@ def plan_checks(
                 "download it"
             )
             planned[listed.name] = PlannedFile(
-                listed.name, root / listed.name, None, MISSING, detail
+                listed.name, root / listed.name, None, Status.MISSING, detail
             )
     return [planned[name] for name in sorted(planned)]
 
@@ -292,7 +294,7 @@ def plan_checks(
 def _unaddressed_regular(entry: PlannedFile) -> bool:
     """A file with no address that is itself a regular file (never a link to follow)."""
     return (
-        entry.status == NOT_VERIFIED
+        entry.status == Status.NOT_VERIFIED
         and entry.address is None
         and not os.path.islink(entry.path)
         and entry.path.is_file()

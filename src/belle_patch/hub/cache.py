@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from belle_patch.errors import UsageError
+from belle_patch.vocabulary import Status
 
-from .address import FAILED, MISSING, ContentAddress, address_from_hex
+from .address import ContentAddress, address_from_hex
 from .book import (
     CACHE_SNAPSHOT,
     FOLDER_LINK,
@@ -287,28 +288,32 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
     try:
         target = os.readlink(link)
     except OSError as exc:
-        return None, EntryFailure(FAILED, f"the link cannot be read ({exc.strerror})")
+        return None, EntryFailure(Status.FAILED, f"the link cannot be read ({exc.strerror})")
     blobs = repo / "blobs"
     if os.path.islink(blobs) or not is_inside(blobs, repo):
         return None, EntryFailure(
-            FAILED, "the repo's blobs/ is a link, not a folder of the repo: not read"
+            Status.FAILED, "the repo's blobs/ is a link, not a folder of the repo: not read"
         )
     if _physical_parent(link.parent, target) != os.path.realpath(blobs):
         return None, EntryFailure(
-            FAILED,
+            Status.FAILED,
             f"link leads outside this repo's blobs/ (to {target}), not read",
             "download it again",
         )
     name = os.path.basename(target)
     address = address_from_hex(name, source=f"blobs/{name}") if name == name.lower() else None
     if address is None or address.hexdigest != name:
-        return None, EntryFailure(FAILED, f"link into blobs/ names no content address ({target})")
+        return None, EntryFailure(
+            Status.FAILED, f"link into blobs/ names no content address ({target})"
+        )
     blob = blobs / name
     try:
         mode = os.lstat(blob).st_mode
     except OSError:
         note = _incomplete_note(blobs, name)
-        return None, EntryFailure(MISSING, f"missing blob blobs/{name}{note}", "download it again")
+        return None, EntryFailure(
+            Status.MISSING, f"missing blob blobs/{name}{note}", "download it again"
+        )
     if stat.S_ISREG(mode):
         return address, None
     if stat.S_ISLNK(mode):
@@ -318,17 +323,17 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
             return replace(address, source=f"blobs/{name}, in the shared blob store"), None
         if not exists:
             return None, EntryFailure(
-                MISSING,
+                Status.MISSING,
                 f"blobs/{name} links to an entry of the shared blob store that is missing",
                 "download it again",
             )
         return None, EntryFailure(
-            FAILED,
+            Status.FAILED,
             f"blobs/{name} links elsewhere than to a file of the cache's shared blob store, "
             "not read",
             "download it again",
         )
-    return None, EntryFailure(FAILED, f"blobs/{name} is not a regular file")
+    return None, EntryFailure(Status.FAILED, f"blobs/{name} is not a regular file")
 
 
 def snapshot_link_address(path: Path) -> Optional[ContentAddress]:
@@ -363,11 +368,11 @@ def snapshot_book(snapshot: Path) -> AddressBook:
             if failure is not None:
                 failed[name] = failure
         elif kind == FOLDER_LINK:
-            failed[name] = EntryFailure(FAILED, "a link to a folder, not followed")
+            failed[name] = EntryFailure(Status.FAILED, "a link to a folder, not followed")
         elif kind == REGULAR:
             unaddressed[name] = "a copy, not a link into blobs/: no content address"
         else:
-            failed[name] = EntryFailure(FAILED, "not a regular file")
+            failed[name] = EntryFailure(Status.FAILED, "not a regular file")
     revision = snapshot.name if _REVISION.fullmatch(snapshot.name) else None
     listing, notes = (None, ()) if revision is None else repo_listing(repo, revision)
     return AddressBook(

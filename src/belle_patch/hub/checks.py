@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Dict, Optional, Sequence, Tuple
 
 from belle_patch.engine import ProgressCallback
+from belle_patch.vocabulary import Status
 
-from .address import NOT_VERIFIED, AddressCheck, algorithms_for, check_file_against, content_digests
+from .address import AddressCheck, algorithms_for, check_file_against, content_digests
 from .book import PlannedFile
 
 
@@ -25,7 +26,7 @@ def check_planned(
     """
     if not entry.to_hash or entry.address is None:
         judged = AddressCheck(entry.status, "", "", detail=entry.detail)
-        if entry.status != NOT_VERIFIED or not also or not entry.path.is_file():
+        if entry.status != Status.NOT_VERIFIED or not also or not entry.path.is_file():
             return judged, {}
         return judged, content_digests(entry.path, also, on_progress=on_progress)
     wanted = (*algorithms_for(entry.address), *also)

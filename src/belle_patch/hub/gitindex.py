@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from belle_patch.vocabulary import AddressKind
+
 from .address import (
     EOL_AUTO_CONVERSION,
     EOL_CONVERSION,
-    GIT_BLOB_ID,
     LFS_POINTER_MAX,
     OTHER_CONVERSION,
-    SHA256_LFS,
     ContentAddress,
     parse_lfs_pointer,
 )
@@ -632,7 +632,7 @@ def _read(git: _Git, folder: Path) -> AddressBook:
             # checks out (and compares) the pointer text, so that is what is checked.
             oid, size = pointers[entry.blob_id]
             addresses[entry.path] = ContentAddress(
-                SHA256_LFS,
+                AddressKind.SHA256_LFS,
                 oid,
                 size,
                 f"{source} (LFS pointer)",
@@ -646,7 +646,7 @@ def _read(git: _Git, folder: Path) -> AddressBook:
             unaddressed[entry.path] = f"a {object_format} repository: git blob ids not compared"
         else:
             addresses[entry.path] = ContentAddress(
-                GIT_BLOB_ID,
+                AddressKind.GIT_BLOB_ID,
                 entry.blob_id,
                 sizes[entry.blob_id],
                 source,

@@ -23,7 +23,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .address import GIT_BLOB_ID, SHA256_LFS, ContentAddress
+from belle_patch.vocabulary import AddressKind
+
+from .address import ContentAddress
 from .untrusted import RefusedFile, read_small_file
 
 LISTING_FORMAT_VERSION = 1
@@ -90,10 +92,14 @@ def _listed_file(name: str, info: Any, source: str) -> ListedFile:
     if info.get("xet_hash") is not None:
         _hex(info["xet_hash"], _HEX64, f"the xet_hash of {name!r}")
     if info.get("lfs_sha256") is None:
-        return ListedFile(name, size, ContentAddress(GIT_BLOB_ID, blob_id, size, source))
+        return ListedFile(
+            name, size, ContentAddress(AddressKind.GIT_BLOB_ID, blob_id, size, source)
+        )
     sha256 = _hex(info["lfs_sha256"], _HEX64, f"the lfs_sha256 of {name!r}")
     lfs_size = _size(info.get("lfs_size", size), f"the lfs_size of {name!r}")
-    return ListedFile(name, lfs_size, ContentAddress(SHA256_LFS, sha256, lfs_size, source))
+    return ListedFile(
+        name, lfs_size, ContentAddress(AddressKind.SHA256_LFS, sha256, lfs_size, source)
+    )
 
 
 def parse_listing(data: bytes, source: str) -> Listing:

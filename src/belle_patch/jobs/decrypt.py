@@ -16,7 +16,7 @@ from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.formats import BELLE, OPENBUDDY, KeyMaterial, XorFormat, check_openbuddy_seed
 from belle_patch.guards import check_free_space
-from belle_patch.hashing import MD5, SHA256, digest_kind, hash_file
+from belle_patch.hashing import hash_file
 from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
 from belle_patch.keycheck import check_key_fits, identify_key
 from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
@@ -32,6 +32,7 @@ from belle_patch.restore import (
     restore_patch,
 )
 from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY, StructureMismatch
+from belle_patch.vocabulary import DigestKind
 
 from . import arguments
 from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
@@ -118,7 +119,7 @@ def key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError
     ):
         return None
     if isinstance(error, KeyMismatch):
-        if error.algorithm not in (SHA256, MD5):
+        if error.algorithm not in (DigestKind.SHA256, DigestKind.MD5):
             return None
         return BellePatchError(
             "the key does not fit this release: its download is intact, so no larger file can "
@@ -126,7 +127,10 @@ def key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError
             path=error.path,
             hint=_KEY_HINT,
         )
-    if done == 0 and (error.algorithm in (SHA256, MD5) or isinstance(error, StructureMismatch)):
+    if done == 0 and (
+        error.algorithm in (DigestKind.SHA256, DigestKind.MD5)
+        or isinstance(error, StructureMismatch)
+    ):
         return BellePatchError(
             "most likely the key does not fit this release: the first (smallest) file did not "
             "restore, and no larger file restores with a key a smaller one fails; the batch "
@@ -524,9 +528,9 @@ def _base_or(
     error: ChecksumMismatch, base_path: Path, listed: str, options: RestoreOptions
 ) -> BellePatchError:
     """The output failed its checksum: blame the base file when it is not the listed one."""
-    if error.algorithm not in (MD5, SHA256) or not base_path.is_file():
+    if error.algorithm not in (DigestKind.MD5, DigestKind.SHA256) or not base_path.is_file():
         return error
-    algorithm = digest_kind(listed)
+    algorithm = DigestKind.of_listed(listed)
     try:
         actual = hash_file(base_path, [algorithm])[algorithm]
     except OSError:
@@ -540,7 +544,7 @@ def _split(digest: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
     """A listed digest as (MD5, SHA-256): lists hold either, told apart by length."""
     if digest is None:
         return None, None
-    return (None, digest) if digest_kind(digest) == SHA256 else (digest, None)
+    return (None, digest) if DigestKind.of_listed(digest) == DigestKind.SHA256 else (digest, None)
 
 
 def _environment_hint(expected: Optional[Expectations]) -> str:

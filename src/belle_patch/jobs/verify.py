@@ -13,9 +13,8 @@ from belle_patch.batch import files_hashed_at_once
 from belle_patch.downloadcheck import DownloadPlan, check_download, planned_files, readable_index
 from belle_patch.errors import UsageError
 from belle_patch.events import Progress, ProgressEvents
-from belle_patch.expectations import BASE_SIDE, DOWNLOADS_SIDE, Expectations, load_manifest_file
+from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.filecheck import (
-    FAILED,
     CheckHooks,
     ContentProbe,
     FileCheck,
@@ -44,6 +43,7 @@ from belle_patch.hub import (
 from belle_patch.jobs import arguments
 from belle_patch.registry import OASST, OPENBUDDY, Release, find_release
 from belle_patch.units import format_bytes
+from belle_patch.vocabulary import Side, Status
 
 FAMILY_FORMATS = (OPENBUDDY, OASST)
 BASE_DIFFERS = "this base file differs from the conversion the release was made against"
@@ -285,10 +285,10 @@ def verify(
         entries = {name: md5 for name, md5 in entries.items() if name in files}
     unchecked = unchecked_names(expected, files)
     if not expected.listed and not expected.failed:
-        if expected.release is not None and expected.side == DOWNLOADS_SIDE:
+        if expected.release is not None and expected.side == Side.DOWNLOADS:
             note(f"{expected.release.name} publishes no download checksums, "
                  "so no file could be checked")  # fmt: skip
-        elif expected.release is not None and expected.side == BASE_SIDE:
+        elif expected.release is not None and expected.side == Side.BASE:
             note(f"{expected.release.name} publishes no base checksums, "
                  "so no file could be checked")  # fmt: skip
         elif expected.release is not None:
@@ -297,7 +297,7 @@ def verify(
             note(f"{expected.label}: no properly formatted checksum lines found")
     elif unchecked:
         sha256s = any(len(d) == 64 for d in expected.listed.values())
-        digest = "MD5" if not expected.side and not sha256s else "checksum"
+        digest = "MD5" if expected.side == Side.RESTORED and not sha256s else "checksum"
         note(
             f"{expected.label} publishes no {digest} for {len(unchecked)} of its files, "
             f"which were not checked: {', '.join(unchecked)}"
@@ -322,7 +322,7 @@ def verify(
         hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
         known_sha256s=probe.sha256s,
     )
-    if expected.side == BASE_SIDE:
+    if expected.side == Side.BASE:
         checks = [_base_verdict(check, expected) for check in checks]
     for name, (status, detail) in expected.failed.items():
         refused = FileCheck(name, status, "", path=None, detail=detail)
@@ -450,7 +450,7 @@ def _verify_download(
         given = manifest is not None or release is not None
         if md5s or expected.failed:
             note(f"checking the MD5s of {expected.label} in the same read")
-        elif expected.side == DOWNLOADS_SIDE and expected.release is not None:
+        elif expected.side == Side.DOWNLOADS and expected.release is not None:
             # What a family release publishes of its downloads are these same addresses.
             note(f"{expected.release.name} publishes no download MD5s; content addresses only")
         elif not given:
@@ -472,7 +472,7 @@ def _verify_download(
         jobs=worker_count,
         hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
     )
-    if expected is not None and expected.side == BASE_SIDE:
+    if expected is not None and expected.side == Side.BASE:
         checks = [_base_verdict(check, expected) for check in checks]
     if expected is not None:
         for name, (status, detail) in expected.failed.items():
@@ -502,7 +502,7 @@ def _verify_download(
 def _base_verdict(check: FileCheck, expected: Expectations) -> FileCheck:
     """A differing base file says what it differs from: a wrong conversion, not a bad
     download, is the usual cause."""
-    if check.status != FAILED:
+    if check.status != Status.FAILED:
         return check
     pinned = f"; the release names: {expected.environment}" if expected.environment else ""
     return replace(check, detail=f"{BASE_DIFFERS}{pinned}")
