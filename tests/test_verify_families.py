@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, Tuple
 import pytest
 
 import belle_patch
-from belle_patch import filecheck, registry
+from belle_patch import detection, registry
 from belle_patch.registry import Release, release_from_json
 
 from conftest import generated
@@ -76,7 +76,7 @@ def _bundle(monkeypatch: pytest.MonkeyPatch, *extra: Release) -> None:
     """The synthetic releases join the bundled ones, as if shipped in manifests/families."""
     known = registry.bundled_releases() + extra
     monkeypatch.setattr(registry, "bundled_releases", lambda: known)
-    monkeypatch.setattr(filecheck, "bundled_releases", lambda: known)
+    monkeypatch.setattr(detection, "bundled_releases", lambda: known)
 
 
 def _folder(path: Path, files: Dict[str, bytes]) -> Path:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .events import Progress, ProgressEvents
-    from .filecheck import FileCheck
     from .jobs.catalog import SampleRelease, key_needed, release, releases, sample_release
     from .jobs.decrypt import DecryptReport, decrypt
     from .jobs.encrypt import EncryptReport, encrypt
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from .registry import Release, ReleaseFile
     from .restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
     from .seal import SealResult, seal_file
+    from .verdict import FileCheck
     from .vocabulary import CheckKind, DigestKind, Side, Status
 
     OK = Status.OK
@@ -79,7 +79,7 @@ _EXPORTS: Dict[str, str] = {
     "encrypt": ".jobs.encrypt",
     "VerifyReport": ".jobs.verify",
     "verify": ".jobs.verify",
-    "FileCheck": ".filecheck",
+    "FileCheck": ".verdict",
     # The statuses by their own names too: belle_patch.OK is Status.OK.
     "OK": ".vocabulary:Status",
     "FAILED": ".vocabulary:Status",

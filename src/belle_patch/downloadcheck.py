@@ -16,15 +16,10 @@ from typing import Collection, List, Mapping, Optional, Tuple
 
 from . import hub, state
 from .errors import BellePatchError
-from .filecheck import (
-    BY_MD5,
-    NOT_REGULAR,
-    CheckHooks,
-    FileCheck,
-    FileIndex,
-    check_file,
-    regular_size,
-)
+from .filecheck import CheckHooks, check_file
+from .fileindex import FileIndex, regular_size
+from .hashing import NOT_REGULAR
+from .verdict import BY_MD5, FileCheck
 from .vocabulary import DigestKind, Status
 
 

@@ -16,7 +16,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from belle_patch.engine import Consumer, ProgressCallback, pump
 from belle_patch.errors import InputError
-from belle_patch.hashing import Hasher, new_hasher
+from belle_patch.hashing import Hasher, hash_file, new_hasher
 from belle_patch.keystream import CHUNK_SIZE
 from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
@@ -282,23 +282,15 @@ def algorithms_for(address: Optional[ContentAddress]) -> Tuple[str, ...]:
 
 def content_digests(
     path: Path,
-    algorithms: Sequence[str] = (DigestKind.SHA256, GIT_BLOB),
+    algorithms: Sequence[str],
     *,
     on_progress: Optional[ProgressCallback] = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Dict[str, str]:
     """Hex digests of a file (SHA-256, git blob id, MD5, ...), all from one read."""
-    with path.open("rb", buffering=0) as source:
-        size = os.fstat(source.fileno()).st_size
-        hashers = {name: new_digest_hasher(name, size) for name in dict.fromkeys(algorithms)}
-        pump(
-            source,
-            [Consumer(hasher.update) for hasher in hashers.values()],
-            chunk_size=chunk_size,
-            expected_size=size,
-            on_progress=on_progress,
-        )
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+    return hash_file(
+        path, algorithms, on_progress=on_progress, chunk_size=chunk_size, new=new_digest_hasher
+    )
 
 
 def git_stored_blob_id(path: Path, stored_size: Optional[int] = None, *, auto: bool = False) -> str:

@@ -3,35 +3,20 @@ Hugging Face downloads against the content addresses they carry on disk."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from belle_patch.batch import files_hashed_at_once
+from belle_patch.choice import checks_for, choose_expectations, unchecked_names
+from belle_patch.detection import ContentProbe
 from belle_patch.downloadcheck import DownloadPlan, check_download, planned_files, readable_index
 from belle_patch.errors import UsageError
 from belle_patch.events import Progress, ProgressEvents
-from belle_patch.expectations import Expectations, load_manifest_file
-from belle_patch.filecheck import (
-    CheckHooks,
-    ContentProbe,
-    FileCheck,
-    FileIndex,
-    checks_for,
-    index_files,
-    no_release_error,
-    recorded_expectations,
-    regular_size,
-    release_by_content,
-    release_by_downloads,
-    release_of_patches,
-    releases_of_base,
-    shipped_in_clear,
-    unchecked_names,
-    verify_entries,
-)
+from belle_patch.expectations import Expectations
+from belle_patch.filecheck import CheckHooks, verify_entries
+from belle_patch.fileindex import index_files, regular_size
 from belle_patch.hub import (
     AddressBook,
     ListedFile,
@@ -41,8 +26,9 @@ from belle_patch.hub import (
     resolve_hub_spec,
 )
 from belle_patch.jobs import arguments
-from belle_patch.registry import OASST, OPENBUDDY, Release, find_release
+from belle_patch.registry import OASST, OPENBUDDY
 from belle_patch.units import format_bytes
+from belle_patch.verdict import FileCheck
 from belle_patch.vocabulary import Side, Status
 
 FAMILY_FORMATS = (OPENBUDDY, OASST)
@@ -61,7 +47,7 @@ class VerifyReport:
     (and, with ``strict``, every list line was well formed), as ``md5sum -c`` decides.
     ``against`` names what the files were checked against (a release name, a list's path
     or the state file of a folder belle-patch restored); ``release`` is the bundled
-    release's id, or None. ``files`` holds one :class:`~belle_patch.filecheck.FileCheck`
+    release's id, or None. ``files`` holds one :class:`~belle_patch.verdict.FileCheck`
     per checked name, in list order. ``problems`` holds ``(line number, problem)`` for the
     list lines that could not be read (the first 100; ``problem_count`` counts them all).
     ``notes`` are the one-line remarks made along the way; ``unchecked`` names the files
@@ -165,7 +151,7 @@ def verify(
 
     ``progress`` (see :class:`belle_patch.events.ProgressEvents`) gets ``note`` for each
     remark, ``started`` once, ``file_started``/``advanced`` while hashing and
-    ``file_done`` with each :class:`~belle_patch.filecheck.FileCheck`.
+    ``file_done`` with each :class:`~belle_patch.verdict.FileCheck`.
 
     Returns a :class:`VerifyReport`: ``ok`` (every checked file matched, as ``md5sum -c``
     decides), ``against`` and ``release`` (what was used), ``files`` (one ``FileCheck``
@@ -237,42 +223,20 @@ def verify(
             notes=notes,
         )
     files = index_files([Path(os.fspath(p)) for p in given])
-    probe = ContentProbe(files)
-    if manifest is not None:
-        expected = load_manifest_file(Path(os.fspath(manifest)), strict=False)
-        if expected.release is not None:
-            expected = _release_side(expected.release, files, probe, base)
-        elif base:
-            raise UsageError(
-                "a base folder is checked against a release's base list, which an MD5 list "
-                "does not hold",
-                hint="give --release NAME or a JSON manifest with base_files",
-            )
-    elif release is not None:
-        expected = _release_side(find_release(release), files, probe, base)
-    elif not files.has_files():
+    if manifest is None and release is None and not files.has_files():
         note("no files to check")
         return VerifyReport(False, "", None, (), notes=tuple(notes))
-    elif base:
-        found = releases_of_base(files, probe)
-        if not found:
-            raise UsageError(
-                "cannot tell which release this base folder was converted for",
-                hint="pass --release NAME (see belle-patch releases)",
-            )
-        expected = Expectations.for_base(found[0])
-        note(f"checking against {expected.label}")
-        if len(found) > 1:
-            others = ", ".join(r.name for r in found[1:])
-            note(f"{others} {'is' if len(found) == 2 else 'are'} made against the same base")
-    else:
-        expected = _detect(files, probe, note)
-        if expected.release is None:
-            note(f"checking against what was verified when belle-patch restored these files "
-                 f"({expected.label})")  # fmt: skip
-        else:
-            note(f"checking against {expected.label}")
-
+    probe = ContentProbe(files)
+    expected = choose_expectations(
+        files,
+        probe,
+        manifest=Path(os.fspath(manifest)) if manifest is not None else None,
+        release=release,
+        base=base,
+        addressed=False,
+        note=note,
+    )
+    assert expected is not None  # only a download's files may fit nothing
     assumed = expected.release
     if base and assumed is not None and assumed.base_uncertain:
         note(
@@ -422,23 +386,15 @@ def _verify_download(
             f"(listed in {book.listing.source if book.listing else 'its file listing'})"
         )
     readable = readable_index(planned)
-    expected: Optional[Expectations] = None
-    if manifest is not None:
-        expected = load_manifest_file(manifest, strict=False)
-        if expected.release is not None:
-            expected = _release_side(expected.release, readable, ContentProbe(readable), base)
-    elif release is not None:
-        expected = _release_side(find_release(release), readable, ContentProbe(readable), base)
-    elif base:
-        bases = releases_of_base(readable, ContentProbe(readable))
-        if bases:
-            expected = Expectations.for_base(bases[0])
-    else:
-        found = release_of_patches(readable)
-        if found is None:
-            found = release_by_content(readable, ContentProbe(readable))
-        if found is not None:
-            expected = Expectations.from_release(found)
+    expected = choose_expectations(
+        readable,
+        ContentProbe(readable),
+        manifest=manifest,
+        release=release,
+        base=base,
+        addressed=True,
+        note=note,
+    )
     md5s: Dict[str, str] = {}
     # A list or release the user gave must check something, as md5sum -c decides.
     given_checks_nothing = False
@@ -506,80 +462,6 @@ def _base_verdict(check: FileCheck, expected: Expectations) -> FileCheck:
         return check
     pinned = f"; the release names: {expected.environment}" if expected.environment else ""
     return replace(check, detail=f"{BASE_DIFFERS}{pinned}")
-
-
-def _release_side(
-    release: Release, files: FileIndex, probe: ContentProbe, base: bool
-) -> Expectations:
-    """What of a release these files are checked against: its base, its downloads or its
-    restored files."""
-    if base:
-        if not release.base_files:
-            raise UsageError(
-                f"{release.name} is not made against a base folder, so it lists no base files",
-                hint="check its restored files or downloads without --base",
-            )
-        return Expectations.for_base(release)
-    if release.format in FAMILY_FORMATS and _holds_payload(release, files, probe):
-        return Expectations.for_downloads(release)
-    return Expectations.from_release(release)
-
-
-def _holds_payload(release: Release, files: FileIndex, probe: ContentProbe) -> bool:
-    """Whether the files are a family release's downloads rather than what they restore to.
-
-    OpenBuddy downloads carry their own names (``.enc``). An Open-Assistant payload has the
-    restored names: it is told by its folder name, by the published checksums of either side,
-    and else by its JSON files, which are XORed and so no longer parse.
-    """
-    if release.format == OPENBUDDY:
-        return any(
-            f.enc_name and f.enc_name != f.name and f.enc_name in files for f in release.files
-        )
-    if release.payload_folder and any(
-        folder.name == release.payload_folder for folder in files.folders
-    ):
-        return True
-    clear = shipped_in_clear(release)
-    restored = {n: m for n, m in release.restored_digests().items() if n not in clear}
-    smallest = probe.smallest(n for n in restored if n in files)
-    if smallest is not None and probe.digest(smallest, restored[smallest]) == restored[smallest]:
-        return False
-    downloads = Expectations.for_downloads(release).downloads
-    smallest = probe.smallest(n for n in downloads if n in files)
-    if smallest is not None and probe.digest(smallest, downloads[smallest]) == downloads[smallest]:
-        return True
-    configs = [f.name for f in release.files if f.name.endswith(".json") and f.name not in clear]
-    smallest = probe.smallest(n for n in configs if n in files)
-    return smallest is not None and not _parses_as_json(files.find(smallest))
-
-
-def _parses_as_json(path: Optional[Path]) -> bool:
-    if path is None:
-        return False
-    try:
-        with open(path, "rb") as source:
-            json.loads(source.read(JSON_PROBE_LIMIT).decode("utf-8"))
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _detect(files: FileIndex, probe: ContentProbe, note: Callable[[str], None]) -> Expectations:
-    """The release the files belong to, or else what belle-patch recorded restoring them."""
-    found = release_of_patches(files)
-    if found is None:
-        found = release_by_content(files, probe)
-    if found is not None:
-        return Expectations.from_release(found)
-    found = release_by_downloads(files, probe)
-    if found is not None:
-        return Expectations.for_downloads(found)
-    recorded = recorded_expectations(files)
-    if recorded is None:
-        raise no_release_error()
-    note("no bundled release fits these files")
-    return recorded
 
 
 __all__ = ["FileCheck", "VerifyReport", "verify"]
