@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from belle_patch.batch import files_hashed_at_once
 from belle_patch.choice import checks_for, choose_expectations, unchecked_names
@@ -16,7 +16,7 @@ from belle_patch.errors import UsageError
 from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations
 from belle_patch.filecheck import CheckHooks, verify_entries
-from belle_patch.fileindex import index_files, regular_size
+from belle_patch.fileindex import FileIndex, index_files, regular_size
 from belle_patch.hub import (
     AddressBook,
     ListedFile,
@@ -196,58 +196,111 @@ def verify(
         progress=progress,
     )
     events: Progress = progress if progress is not None else ProgressEvents()
-    notes: List[str] = []
-
-    def note(message: str) -> None:
-        notes.append(message)
-        events.note(message)
-
     if manifest is not None and release is not None:
         raise UsageError("give a manifest or a release, not both")
     if not given:
         raise UsageError("no file or folder to check")
+    asked = _Asked(
+        manifest=Path(os.fspath(manifest)) if manifest is not None else None,
+        release=release,
+        jobs=jobs,
+        full=full,
+        ignore_missing=ignore_missing,
+        strict=strict,
+        allow_unverified=allow_unverified,
+        base=base,
+        complete=complete,
+    )
+    note = _Notes(events)
     book = _download_book(given, revision)
     if book is not None:
-        return _verify_download(
-            book,
-            manifest=Path(os.fspath(manifest)) if manifest is not None else None,
-            release=release,
-            jobs=jobs,
-            ignore_missing=ignore_missing,
-            strict=strict,
-            allow_unverified=allow_unverified,
-            base=base,
-            complete=complete,
-            events=events,
-            note=note,
-            notes=notes,
-        )
-    files = index_files([Path(os.fspath(p)) for p in given])
-    if manifest is None and release is None and not files.has_files():
+        return _verify_download(book, asked, events, note)
+    return _verify_folders(index_files([Path(os.fspath(p)) for p in given]), asked, events, note)
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What the caller asked of one verify, past the paths."""
+
+    manifest: Optional[Path]
+    release: Optional[str]
+    jobs: Optional[int]
+    full: bool
+    ignore_missing: bool
+    strict: bool
+    allow_unverified: bool
+    base: bool
+    complete: bool
+
+
+class _Notes:
+    """Tells the progress object each note as it is made, and keeps them for the report."""
+
+    def __init__(self, events: Progress) -> None:
+        self.events = events
+        self.kept: List[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.kept.append(message)
+        self.events.note(message)
+
+
+def _verify_folders(
+    files: FileIndex, asked: _Asked, events: Progress, note: _Notes
+) -> VerifyReport:
+    """Folders and files given one by one, against a list, a release or what belle-patch
+    recorded restoring them."""
+    if asked.manifest is None and asked.release is None and not files.has_files():
         note("no files to check")
-        return VerifyReport(False, "", None, (), notes=tuple(notes))
+        return VerifyReport(False, "", None, (), notes=tuple(note.kept))
     probe = ContentProbe(files)
     expected = choose_expectations(
         files,
         probe,
-        manifest=Path(os.fspath(manifest)) if manifest is not None else None,
-        release=release,
-        base=base,
+        manifest=asked.manifest,
+        release=asked.release,
+        base=asked.base,
         addressed=False,
         note=note,
     )
     assert expected is not None  # only a download's files may fit nothing
     assumed = expected.release
-    if base and assumed is not None and assumed.base_uncertain:
+    if asked.base and assumed is not None and assumed.base_uncertain:
         note(
             f"the base list of {assumed.name} is assumed, not confirmed (see belle-patch "
             "releases): a file that differs may still be the conversion the release was made "
             "against"
         )
     entries = checks_for(expected, files)
-    if ignore_missing:
+    if asked.ignore_missing:
         entries = {name: md5 for name, md5 in entries.items() if name in files}
     unchecked = unchecked_names(expected, files)
+    _note_unchecked(expected, unchecked, note)
+    checks = _check_entries(entries, files, probe, asked, events)
+    if expected.side == Side.BASE:
+        checks = [_base_verdict(check, expected) for check in checks]
+    for name, (status, detail) in expected.failed.items():
+        refused = FileCheck(name, status, "", path=None, detail=detail)
+        events.file_done(refused)
+        checks.append(refused)
+    if not checks and (expected.listed or expected.release is not None):
+        note(f"{expected.label}: no file was verified")
+    strict_failure = asked.strict and expected.problem_count > 0
+    return VerifyReport(
+        ok=bool(checks) and all(c.ok for c in checks) and not strict_failure,
+        against=expected.label,
+        release=expected.release.id if expected.release else None,
+        files=tuple(checks),
+        problems=expected.problems,
+        problem_count=expected.problem_count,
+        notes=tuple(note.kept),
+        unchecked=tuple(unchecked),
+    )
+
+
+def _note_unchecked(expected: Expectations, unchecked: List[str], note: _Notes) -> None:
+    """Say what the list or release leaves unchecked: everything, or the files it gives no
+    checksum for."""
     if not expected.listed and not expected.failed:
         if expected.release is not None and expected.side == Side.DOWNLOADS:
             note(f"{expected.release.name} publishes no download checksums, "
@@ -267,7 +320,15 @@ def verify(
             f"which were not checked: {', '.join(unchecked)}"
         )
 
-    worker_count = files_hashed_at_once(jobs)
+
+def _check_entries(
+    entries: Mapping[str, str],
+    files: FileIndex,
+    probe: ContentProbe,
+    asked: _Asked,
+    events: Progress,
+) -> List[FileCheck]:
+    worker_count = files_hashed_at_once(asked.jobs)
     # Files hashed while telling the release are not read again: no progress for them.
     already_read = probe.read_paths()
     total_size = sum(
@@ -277,33 +338,14 @@ def verify(
         for name, md5 in entries.items()
     )
     events.started(len(entries), total_size, worker_count)
-    checks = verify_entries(
+    return verify_entries(
         entries,
         files,
         jobs=worker_count,
-        full=full,
+        full=asked.full,
         known_md5s=probe.md5s,
         hooks=CheckHooks(events.file_started, events.advanced, events.file_done),
         known_sha256s=probe.sha256s,
-    )
-    if expected.side == Side.BASE:
-        checks = [_base_verdict(check, expected) for check in checks]
-    for name, (status, detail) in expected.failed.items():
-        refused = FileCheck(name, status, "", path=None, detail=detail)
-        events.file_done(refused)
-        checks.append(refused)
-    if not checks and (expected.listed or expected.release is not None):
-        note(f"{expected.label}: no file was verified")
-    ok = bool(checks) and all(c.ok for c in checks) and not (strict and expected.problem_count)
-    return VerifyReport(
-        ok=ok,
-        against=expected.label,
-        release=expected.release.id if expected.release else None,
-        files=tuple(checks),
-        problems=expected.problems,
-        problem_count=expected.problem_count,
-        notes=tuple(notes),
-        unchecked=tuple(unchecked),
     )
 
 
@@ -357,26 +399,16 @@ def _download_book(paths: Sequence[PathArg], revision: Optional[str]) -> Optiona
 
 
 def _verify_download(
-    book: AddressBook,
-    *,
-    manifest: Optional[Path],
-    release: Optional[str],
-    jobs: Optional[int],
-    ignore_missing: bool,
-    strict: bool,
-    allow_unverified: bool,
-    base: bool,
-    complete: bool,
-    events: Progress,
-    note: Callable[[str], None],
-    notes: List[str],
+    book: AddressBook, asked: _Asked, events: Progress, note: _Notes
 ) -> VerifyReport:
     """Every file of a download against its content address, and a list's MD5s in the same
     read."""
     note(book.summary)
     for remark in book.notes:
         note(remark)
-    planned = planned_files(book, [manifest] if manifest is not None else [], complete=complete)
+    planned = planned_files(
+        book, [asked.manifest] if asked.manifest is not None else [], complete=asked.complete
+    )
     absent = tuple(not_downloaded(book))
     if absent:
         size = sum(listed.size for listed in absent)
@@ -389,9 +421,9 @@ def _verify_download(
     expected = choose_expectations(
         readable,
         ContentProbe(readable),
-        manifest=manifest,
-        release=release,
-        base=base,
+        manifest=asked.manifest,
+        release=asked.release,
+        base=asked.base,
         addressed=True,
         note=note,
     )
@@ -401,9 +433,9 @@ def _verify_download(
     if expected is not None:
         # Published download SHA-256s are the LFS content addresses, checked as such.
         md5s = {n: d for n, d in checks_for(expected, readable).items() if len(d) != 64}
-        if ignore_missing:
+        if asked.ignore_missing:
             md5s = {name: md5 for name, md5 in md5s.items() if name in readable}
-        given = manifest is not None or release is not None
+        given = asked.manifest is not None or asked.release is not None
         if md5s or expected.failed:
             note(f"checking the MD5s of {expected.label} in the same read")
         elif expected.side == Side.DOWNLOADS and expected.release is not None:
@@ -421,7 +453,7 @@ def _verify_download(
             else:
                 note(f"{expected.label}: no properly formatted checksum lines found")
     plan = DownloadPlan(tuple(planned), md5s, expected.label if expected is not None else "")
-    worker_count = files_hashed_at_once(jobs)
+    worker_count = files_hashed_at_once(asked.jobs)
     events.started(len(planned) + len(plan.listed_only), sum(plan.sizes()), worker_count)
     checks = check_download(
         plan,
@@ -437,8 +469,8 @@ def _verify_download(
             checks.append(refused)
     if not checks:
         note(f"{book.description}: no files to check")
-    accepted = all(c.ok or (allow_unverified and c.not_verified) for c in checks)
-    malformed = strict and expected is not None and expected.problem_count > 0
+    accepted = all(c.ok or (asked.allow_unverified and c.not_verified) for c in checks)
+    malformed = asked.strict and expected is not None and expected.problem_count > 0
     against = book.description
     if expected is not None:
         against += f" and {expected.label}"
@@ -449,7 +481,7 @@ def _verify_download(
         files=tuple(checks),
         problems=expected.problems if expected is not None else (),
         problem_count=expected.problem_count if expected is not None else 0,
-        notes=tuple(notes),
+        notes=tuple(note.kept),
         download=book.description,
         not_downloaded=absent,
     )
