@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from belle_patch.formats import OASST, OPENBUDDY
+from belle_patch.keycheck import seed_md5
 from belle_patch.registry import (
     FAMILY_FOLDER,
     bundled_releases,
@@ -60,11 +62,19 @@ def test_openbuddy_releases_publish_no_restored_checksums() -> None:
     )
 
 
+def test_openbuddy_seed_md5_is_read_from_the_known_keys() -> None:
+    """The seed MD5 the OpenBuddy format checks is data: the known key's first 16 MiB, the same
+    MD5 every bundled OpenBuddy release records."""
+    recorded = {r.key.seed_md5 for r in bundled_releases() if r.patch_format is OPENBUDDY}
+    assert recorded == {seed_md5(OPENBUDDY)}
+    assert all(r.key.needs == OPENBUDDY.seed_key for r in bundled_releases() if r.key.seed_md5)
+
+
 def test_oasst_names_do_not_change_bellelike_detection() -> None:
     """A BELLE-like lookup by restored names never returns a family release."""
     names = ["config.json", "pytorch_model-00001-of-00002.bin", "tokenizer.model"]
     assert all(r.format in ("header", "no-header") for r in releases_by_restored_names(names))
-    found = releases_by_restored_names(names, formats=("oasst",))
+    found = releases_by_restored_names(names, formats=(OASST,))
     assert {r.id for r in found} >= {"pygmalion-7b", "metharme-7b"}
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch import formats
+from belle_patch import keycheck
 from belle_patch.basestream import BaseFolder, MissingBaseFile
 from belle_patch.errors import (
     ChecksumMismatch,
@@ -17,7 +17,8 @@ from belle_patch.errors import (
     OutputExistsError,
     PatchFormatError,
 )
-from belle_patch.formats import BELLE, OASST, OASST_GZIP, OPENBUDDY, TECHGPT, check_openbuddy_seed
+from belle_patch.formats import BELLE, OASST, OASST_GZIP, OPENBUDDY, TECHGPT
+from belle_patch.keycheck import check_seed
 from belle_patch.keystream import KeySource
 from belle_patch.restore import (
     ALREADY_RESTORED,
@@ -129,17 +130,17 @@ def test_openbuddy_name_must_end_in_enc(tmp_path: Path) -> None:
 
 def test_seed_check_names_the_file_the_key_should_be(tmp_path: Path) -> None:
     key_path = write(tmp_path / "consolidated.00.pth", generated("seed", SEED_SIZE + 7))
-    result = check_openbuddy_seed(KeySource(key_path))
+    result = check_seed(KeySource(key_path), OPENBUDDY)
     assert not result.matches
     assert result.md5 == md5(generated("seed", SEED_SIZE))
     assert "LLaMA-1 7B consolidated.00.pth" in result.describe()
-    assert formats.OPENBUDDY_SEED_MD5 in result.describe()
+    assert keycheck.seed_md5(OPENBUDDY) in result.describe()
 
 
 def test_seed_check_accepts_the_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key_path = write(tmp_path / "consolidated.00.pth", generated("seed", SEED_SIZE + 7))
-    monkeypatch.setattr(formats, "OPENBUDDY_SEED_MD5", md5(generated("seed", SEED_SIZE)))
-    assert check_openbuddy_seed(KeySource(key_path)).matches
+    monkeypatch.setattr(keycheck, "seed_md5", lambda fmt: md5(generated("seed", SEED_SIZE)))
+    assert check_seed(KeySource(key_path), OPENBUDDY).matches
 
 
 def _oasst_release(tmp_path: Path, files: dict[str, bytes]) -> tuple[Path, BaseFolder]:

@@ -11,7 +11,8 @@ import pytest
 
 from belle_patch.basestream import BaseFolder
 from belle_patch.errors import KeyFileError
-from belle_patch.formats import BELLE, OASST, OPENBUDDY, format_by_name
+from belle_patch.formats import BELLE, OASST, OPENBUDDY
+from belle_patch.formats import format_by_file_name as format_by_name
 from belle_patch.keystream import KeySource
 
 from conftest import generated, naive_xor

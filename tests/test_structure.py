@@ -12,13 +12,12 @@ import pytest
 
 from belle_patch import structure
 from belle_patch.structure import (
-    NOT_VERIFIED,
-    STRUCTURE_ONLY,
     Capture,
     StructureMismatch,
     check_capture,
     check_label,
 )
+from belle_patch.vocabulary import CheckKind
 
 from conftest import generated
 from formats_data import ggjt_like, torch_like
@@ -107,8 +106,10 @@ def test_safetensors_starts_with_length_and_brace() -> None:
 def test_unknown_types_are_not_verified_never_ok() -> None:
     capture = Capture("prompt.txt")
     capture.feed(memoryview(b"anything"))
-    assert check_label("prompt.txt") == NOT_VERIFIED
-    assert check_capture(capture, path="prompt.txt.enc", key_noun="key file") == NOT_VERIFIED
+    assert check_label("prompt.txt") == CheckKind.NOT_VERIFIED
+    assert (
+        check_capture(capture, path="prompt.txt.enc", key_noun="key file") == CheckKind.NOT_VERIFIED
+    )
 
 
 def test_failure_names_the_file_the_type_and_the_key() -> None:
@@ -125,7 +126,9 @@ def test_failure_names_the_file_the_type_and_the_key() -> None:
 def test_passing_check_is_structure_only() -> None:
     capture = Capture("config.json")
     capture.feed(memoryview(b"{}"))
-    assert check_capture(capture, path="config.json", key_noun="base file") == STRUCTURE_ONLY
+    assert (
+        check_capture(capture, path="config.json", key_noun="base file") == CheckKind.STRUCTURE_ONLY
+    )
 
 
 class _Unseekable(io.RawIOBase):

@@ -25,7 +25,8 @@ from .detection import (
 from .errors import UsageError
 from .expectations import Expectations, load_manifest_file
 from .fileindex import FileIndex
-from .registry import OASST, OPENBUDDY, Release, find_release
+from .formats import OASST, OPENBUDDY
+from .registry import Release, find_release
 from .vocabulary import Side
 
 FAMILY_FORMATS = (OPENBUDDY, OASST)
@@ -107,7 +108,7 @@ def release_side(
                 hint="check its restored files or downloads without --base",
             )
         return Expectations.for_base(release)
-    if release.format in FAMILY_FORMATS and _holds_payload(release, files, probe):
+    if release.patch_format in FAMILY_FORMATS and _holds_payload(release, files, probe):
         return Expectations.for_downloads(release)
     return Expectations.from_release(release)
 
@@ -119,7 +120,7 @@ def _holds_payload(release: Release, files: FileIndex, probe: ContentProbe) -> b
     restored names: it is told by its folder name, by the published checksums of either side,
     and else by its JSON files, which are XORed and so no longer parse.
     """
-    if release.format == OPENBUDDY:
+    if release.patch_format is OPENBUDDY:
         return any(
             f.enc_name and f.enc_name != f.name and f.enc_name in files for f in release.files
         )

@@ -16,12 +16,9 @@ from . import state
 from .errors import BellePatchError, UsageError
 from .expectations import Expectations
 from .fileindex import FileIndex, ambiguous_name_error, regular_size, same_file
-from .formats import OASST as OASST_FORMAT
+from .formats import LISTED_FORMATS
 from .hashing import hash_file
 from .registry import (
-    HASHED_NAME_FORMATS,
-    OASST,
-    RELEASE_FORMATS,
     Release,
     bundled_releases,
     releases_by_patch_names,
@@ -98,7 +95,7 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
     decides. None when no release fits or the files cannot tell them apart.
     """
     fitting: List[Tuple[int, Release]] = []
-    for release in releases_sharing_restored_names(files.names(), RELEASE_FORMATS):
+    for release in releases_sharing_restored_names(files.names(), LISTED_FORMATS):
         published = release_md5s(release)
         untelling = shipped_in_clear(release) | same_as_base(release)
         telling = [n for n in published if n in files and n not in untelling]
@@ -165,7 +162,7 @@ def same_as_base(release: Release) -> frozenset[str]:
 def shipped_in_clear(release: Release) -> frozenset[str]:
     """Files a release's payload holds unchanged: their MD5 cannot tell a payload from the
     files restored from it, so they never choose the release."""
-    return OASST_FORMAT.copied_without_base if release.format == OASST else frozenset()
+    return release.patch_format.copied_without_base
 
 
 def release_by_downloads(files: FileIndex, probe: ContentProbe) -> Optional[Release]:
@@ -173,7 +170,7 @@ def release_by_downloads(files: FileIndex, probe: ContentProbe) -> Optional[Rele
     most of these files, when the smallest of them has the published digest."""
     fitting: List[Tuple[int, Release]] = []
     for release in bundled_releases():
-        if release.format in HASHED_NAME_FORMATS:
+        if release.patch_format.hash_in_name:
             continue
         published = Expectations.for_downloads(release).downloads
         shared = [n for n in published if n in files]

@@ -1,5 +1,9 @@
 """The XOR patch families as values: one read loop, four ways to name, key and verify.
 
+This is the one registry of formats: a format is found by its ``--format`` name
+(:func:`format_named`), by the name a release list records for it (:func:`format_listed_as`)
+or by a patch's file name (:func:`format_by_file_name`).
+
 - BELLE / point-alpaca: ``<name>.<sha256>.enc``, a 32-byte SHA-256 header, the key file
   tiled in 10 MiB chunks.
 - TechGPT: the same name (carrying the SHA-256 of nothing) without a header; an MD5 list
@@ -16,26 +20,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import FrozenSet, Optional, Union
+from typing import Dict, FrozenSet, Optional, Union
 
 from .basestream import BaseFolder
-from .errors import KeyFileError, PatchFormatError
-from .hashing import new_hasher
+from .errors import KeyFileError, PatchFormatError, UsageError
 from .keystream import ChunkKey, KeySource
 from .patchformat import EMPTY_SHA256, PATCH_SUFFIX, check_safe_name, parse_patch_name
 from .patchformat import patch_name as hashed_patch_name
-from .vocabulary import DigestKind
+from .vocabulary import ReleaseFormat
 
 KeyMaterial = Union[KeySource, BaseFolder]
 
-SHA256_HEADER = "SHA-256 header"
-MD5_LIST = "MD5 list"
-STRUCTURE = "structure only"
-
 MIB = 1024 * 1024
 OPENBUDDY_SEED_SIZE = 16 * MIB
-OPENBUDDY_SEED_MD5 = "08cf0f43451cc4ae056e0b19e56c1fcf"
 OPENBUDDY_KEY_NAME = "LLaMA-1 7B consolidated.00.pth (the original Meta file, not a conversion)"
 
 _HASHED_NAME = re.compile(r"^.+\.[0-9a-f]{64}\.enc$", re.DOTALL)
@@ -48,7 +45,8 @@ BASE_FOLDER = "base folder"
 class XorFormat:
     """How one family names, heads, keys and verifies its files."""
 
-    name: str
+    name: str  # the --format name, and DecryptReport.format
+    listed_as: ReleaseFormat  # the "format" a release list of this format records
     description: str
     header: bool  # a 32-byte SHA-256 of the restored file leads the patch
     hash_in_name: bool  # ``<name>.<sha256>.enc``
@@ -56,10 +54,13 @@ class XorFormat:
     key_kind: str  # KEY_FILE or BASE_FOLDER
     key_chunk_size: Optional[int] = None  # None: the KeySource's own (10 MiB)
     key_limit: Optional[int] = None  # the key is cut to its first bytes
-    verifiable_by: tuple[str, ...] = (MD5_LIST,)
+    # The known key (its id in manifests/keys.json) whose first key_limit bytes are the seed:
+    # the seed's MD5 is that key's recorded one (keycheck.seed_md5), kept as data only.
+    seed_key: Optional[str] = None
     needs_md5: bool = False  # refuse to restore without an MD5 (nothing else can verify it)
     copied_without_base: FrozenSet[str] = field(default_factory=frozenset)
     compressed: bool = False  # the payload is a gzip stream of the XORed bytes
+    summary: str = ""  # what ``releases`` says of a release in this format (BELLE: nothing)
 
     @property
     def key_noun(self) -> str:
@@ -127,24 +128,27 @@ class XorFormat:
 
 BELLE = XorFormat(
     name="belle",
+    listed_as=ReleaseFormat.HEADER,
     description="BELLE / point-alpaca",
     header=True,
     hash_in_name=True,
     suffix=PATCH_SUFFIX,
     key_kind=KEY_FILE,
-    verifiable_by=(SHA256_HEADER, MD5_LIST),
 )
 TECHGPT = XorFormat(
     name="techgpt",
+    listed_as=ReleaseFormat.NO_HEADER,
     description="header-less (TechGPT)",
     header=False,
     hash_in_name=True,
     suffix=PATCH_SUFFIX,
     key_kind=KEY_FILE,
     needs_md5=True,
+    summary="header-less patches, verified by MD5 only",
 )
 OPENBUDDY = XorFormat(
     name="openbuddy",
+    listed_as=ReleaseFormat.OPENBUDDY,
     description="OpenBuddy",
     header=False,
     hash_in_name=False,
@@ -152,24 +156,47 @@ OPENBUDDY = XorFormat(
     key_kind=KEY_FILE,
     key_chunk_size=OPENBUDDY_SEED_SIZE // 2,
     key_limit=OPENBUDDY_SEED_SIZE,
-    verifiable_by=(MD5_LIST, STRUCTURE),
+    seed_key="llama1-7b/consolidated.00.pth",
+    summary="OpenBuddy <name>.enc, no header; key: the first 16 MiB of the key file",
 )
 OASST = XorFormat(
     name="oasst",
+    listed_as=ReleaseFormat.OASST,
     description="Open-Assistant",
     header=False,
     hash_in_name=False,
     suffix="",
     key_kind=BASE_FOLDER,
-    verifiable_by=(MD5_LIST, STRUCTURE),
     copied_without_base=frozenset({"added_tokens.json"}),
+    summary="Open-Assistant xor_codec.py payload, XORed with a converted LLaMA folder",
 )
 OASST_GZIP = replace(OASST, name="oasst-gzip", description="Open-Assistant (gzip)", compressed=True)
 
 FORMATS = {f.name: f for f in (BELLE, TECHGPT, OPENBUDDY, OASST, OASST_GZIP)}
+FORMAT_NAMES = tuple(FORMATS)
+# One format per name a release list records: the gzip variant is read from OASST's releases.
+LISTED_FORMATS = (BELLE, TECHGPT, OPENBUDDY, OASST)
+# Those whose patch names carry the restored SHA-256, which only a release list tells apart.
+HASHED_NAME_FORMATS = tuple(f for f in LISTED_FORMATS if f.hash_in_name)
+_BY_LISTED_NAME: Dict[ReleaseFormat, XorFormat] = {f.listed_as: f for f in LISTED_FORMATS}
 
 
-def format_by_name(file_name: str) -> Optional[XorFormat]:
+def format_named(name: str) -> XorFormat:
+    """The format ``--format NAME`` asks for; UsageError for a name no format has."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown format {name!r}", hint=f"known formats: {', '.join(FORMAT_NAMES)}"
+        ) from None
+
+
+def format_listed_as(release_format: ReleaseFormat) -> XorFormat:
+    """The format of the releases whose lists record ``release_format``."""
+    return _BY_LISTED_NAME[release_format]
+
+
+def format_by_file_name(file_name: str) -> Optional[XorFormat]:
     """The format a file's name alone points to: BELLE for ``<name>.<sha256>.enc``, OpenBuddy
     for any other ``<name>.enc``; None when the name says nothing (Open-Assistant payloads
     keep their names, TechGPT's names look like BELLE's: a release list decides those)."""
@@ -178,44 +205,3 @@ def format_by_name(file_name: str) -> Optional[XorFormat]:
     if file_name.endswith(PATCH_SUFFIX) and len(file_name) > len(PATCH_SUFFIX):
         return OPENBUDDY
     return None
-
-
-@dataclass(frozen=True)
-class SeedCheck:
-    """Whether a key file starts with OpenBuddy's seed."""
-
-    path: Path
-    md5: str  # of the first 16 MiB (or of the whole file when shorter)
-    size: int
-    matches: bool
-
-    def describe(self) -> str:
-        if self.matches:
-            return "the first 16 MiB match OpenBuddy's seed"
-        if self.size < OPENBUDDY_SEED_SIZE:
-            return (
-                f"the key is {self.size} bytes, shorter than OpenBuddy's 16 MiB seed; "
-                f"it should be {OPENBUDDY_KEY_NAME}"
-            )
-        return (
-            f"the key's first 16 MiB hash to {self.md5}, not {OPENBUDDY_SEED_MD5}; "
-            f"it should be {OPENBUDDY_KEY_NAME}"
-        )
-
-
-def check_openbuddy_seed(key: KeySource) -> SeedCheck:
-    """Hash the key's first 16 MiB and compare with the seed MD5 OpenBuddy's script checks."""
-    hasher = new_hasher(DigestKind.MD5)
-    try:
-        with key.path.open("rb", buffering=0) as source:
-            remaining = OPENBUDDY_SEED_SIZE
-            while remaining:
-                data = source.read(min(remaining, 4 * MIB))
-                if not data:
-                    break
-                hasher.update(data)
-                remaining -= len(data)
-    except OSError as exc:
-        raise KeyFileError(f"cannot read the key file: {exc.strerror}", path=key.path) from None
-    md5 = hasher.hexdigest()
-    return SeedCheck(key.path, md5, key.size, md5 == OPENBUDDY_SEED_MD5)

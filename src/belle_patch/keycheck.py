@@ -2,21 +2,27 @@
 
 LLaMA-2 7B's consolidated.00.pth is only 14,353 bytes shorter than LLaMA-1 7B's, and a 13B
 release may need the 7B file: a wrong key should be named before a 13 GB pass, not after.
+OpenBuddy's files are XORed with the key's first 16 MiB only: those are compared with the
+MD5 the known keys record for them (:func:`check_seed`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import List, Optional
 
 from .engine import ProgressCallback
-from .errors import UsageError
+from .errors import KeyFileError, ManifestError, UsageError
+from .formats import OPENBUDDY, OPENBUDDY_KEY_NAME, XorFormat
 from .hashing import hash_file, new_hasher
 from .keystream import KeySource
 from .registry import KnownKey, Release, key_description, known_keys
 from .vocabulary import DigestKind
 
-FIRST_16MIB = 16 * 1024 * 1024
+MIB = 1024 * 1024
+# What keys.json records the MD5 of (md5_first_16mib): also the length of OpenBuddy's seed.
+FIRST_16MIB = 16 * MIB
 
 
 @dataclass(frozen=True)
@@ -32,11 +38,20 @@ class KeyIdentity:
         return f"{self.key.description} (by {self.evidence})"
 
 
-def _md5_of_prefix(key: KeySource, length: int) -> str:
+def md5_of_start(key: KeySource, length: int) -> str:
+    """The MD5 of the key's first ``length`` bytes (of all of it when shorter)."""
     hasher = new_hasher(DigestKind.MD5)
-    with key.path.open("rb", buffering=0) as source:
-        data = source.read(length)
-    hasher.update(data)
+    try:
+        with key.path.open("rb", buffering=0) as source:
+            remaining = length
+            while remaining:
+                data = source.read(min(remaining, 4 * MIB))
+                if not data:
+                    break
+                hasher.update(data)
+                remaining -= len(data)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read the key file: {exc.strerror}", path=key.path) from None
     return hasher.hexdigest()
 
 
@@ -55,7 +70,7 @@ def identify_key(
         return KeyIdentity(None, "size")
     candidate = by_size[0]
     if candidate.md5_first_16mib and key.size >= FIRST_16MIB:
-        if _md5_of_prefix(key, FIRST_16MIB) != candidate.md5_first_16mib:
+        if md5_of_start(key, FIRST_16MIB) != candidate.md5_first_16mib:
             return KeyIdentity(None, "size and first 16 MiB")
         return KeyIdentity(candidate, "size and first 16 MiB")
     return KeyIdentity(candidate, "size")
@@ -74,3 +89,46 @@ def check_key_fits(identity: KeyIdentity, release: Release, *, key_path: str) ->
         path=key_path,
         hint=f"{release.name} needs {key_description(release.key.needs)}",
     )
+
+
+@dataclass(frozen=True)
+class SeedCheck:
+    """Whether a key file starts with the seed a format XORs with (OpenBuddy's)."""
+
+    path: Path
+    md5: str  # of the first 16 MiB (or of the whole file when shorter)
+    expected: str
+    size: int
+
+    @property
+    def matches(self) -> bool:
+        return self.md5 == self.expected
+
+    def describe(self) -> str:
+        if self.matches:
+            return "the first 16 MiB match OpenBuddy's seed"
+        if self.size < FIRST_16MIB:
+            return (
+                f"the key is {self.size} bytes, shorter than OpenBuddy's 16 MiB seed; "
+                f"it should be {OPENBUDDY_KEY_NAME}"
+            )
+        return (
+            f"the key's first 16 MiB hash to {self.md5}, not {self.expected}; "
+            f"it should be {OPENBUDDY_KEY_NAME}"
+        )
+
+
+def seed_md5(fmt: XorFormat) -> str:
+    """The MD5 of the seed ``fmt`` XORs with: what the known keys record of its key's start."""
+    for known in known_keys():
+        if known.id == fmt.seed_key and known.md5_first_16mib:
+            return known.md5_first_16mib
+    raise ManifestError(
+        f"the bundled keys record no seed MD5 for {fmt.description} ({fmt.seed_key})",
+        path="keys.json",
+    )
+
+
+def check_seed(key: KeySource, fmt: XorFormat = OPENBUDDY) -> SeedCheck:
+    """Hash the key's first 16 MiB and compare them with the seed ``fmt``'s script checks."""
+    return SeedCheck(key.path, md5_of_start(key, FIRST_16MIB), seed_md5(fmt), key.size)

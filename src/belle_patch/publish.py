@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .formats import BELLE, TECHGPT, XorFormat
+from .formats import BELLE, XorFormat
 from .manifest import encode_md5_list
-from .registry import HEADER, NO_HEADER
 from .seal import SealResult
 from .staging import StagedFile
 
@@ -16,15 +15,6 @@ DOWNLOADS_LIST = "md5sums-enc.txt"
 RESTORED_LIST = "md5sums.txt"
 JSON_MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "belle-patch-release/1"
-
-
-def _release_format(fmt: XorFormat) -> str:
-    """The manifest's word for a format: the release formats of registry.py."""
-    if fmt is BELLE:
-        return HEADER
-    if fmt is TECHGPT:
-        return NO_HEADER
-    return fmt.name
 
 
 def release_manifest(
@@ -36,7 +26,7 @@ def release_manifest(
         "schema": MANIFEST_SCHEMA,
         "id": name,
         "name": name,
-        "format": _release_format(format),
+        "format": format.listed_as,
         "complete": True,
         "files": [
             {

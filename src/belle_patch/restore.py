@@ -8,8 +8,9 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
-from typing import BinaryIO, List, Optional, cast
+from typing import BinaryIO, Dict, List, Optional, Union, cast
 
 from . import state
 from .basestream import BaseStream
@@ -23,14 +24,42 @@ from .keystream import ChunkKey
 from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
 from .staging import StagedFile
 from .structure import Capture, check_capture, check_label
-from .vocabulary import DigestKind
+from .vocabulary import AddressKind, CheckKind, DigestKind
 
 RESTORED = "restored"
 ALREADY_RESTORED = "already restored"
 DOWNLOAD_MD5 = "md5 of the download"
 DOWNLOAD_ADDRESS = "content address of the download"
-BASE_MD5 = "base MD5"
-BASE_SHA256 = "base SHA-256"
+
+
+class Check(str, Enum):
+    """A checksum a restored file matched, as ``RestoreResult.checks`` and ``--json`` name it.
+
+    The member is its text (``Check.MD5 == "MD5"``), so reports print and encode it as that.
+    """
+
+    SHA256 = "SHA-256"  # the patch header's, or a list's where it gives SHA-256s
+    MD5 = "MD5"  # the list's
+    DOWNLOAD_MD5 = "download MD5"
+    DOWNLOAD_SHA256_LFS = "download " + AddressKind.SHA256_LFS.value
+    DOWNLOAD_GIT_BLOB_ID = "download " + AddressKind.GIT_BLOB_ID.value
+    BASE_MD5 = "base MD5"  # an Open-Assistant base file's, hashed as it was XORed
+    BASE_SHA256 = "base SHA-256"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+# What a file was checked by: checksums, and where none is known the structure check's verdict.
+CheckDone = Union[Check, CheckKind]
+
+_DOWNLOAD_CHECKS: Dict[str, Check] = {
+    AddressKind.SHA256_LFS: Check.DOWNLOAD_SHA256_LFS,
+    AddressKind.GIT_BLOB_ID: Check.DOWNLOAD_GIT_BLOB_ID,
+}
 
 
 class ListMismatch(ChecksumMismatch):
@@ -81,8 +110,13 @@ class RestoreResult:
     sha256: str  # empty for header-less patches, which carry no SHA-256
     md5: str  # empty when not computed
     seconds: float
-    checks: List[str] = field(default_factory=list)
+    checks: List[CheckDone] = field(default_factory=list)
     xxh3: str = ""
+
+    @property
+    def base_checks(self) -> List[CheckDone]:
+        """The checks of the base file an Open-Assistant output was XORed with, if any."""
+        return [c for c in self.checks if c in (Check.BASE_MD5, Check.BASE_SHA256)]
 
 
 def restore_patch(
@@ -186,32 +220,7 @@ def _restore_locked(
                 )
             )
         staged = stack.enter_context(StagedFile(out_dir, patch.restored_name))
-        downloads = (DOWNLOAD_MD5, DOWNLOAD_ADDRESS)
-        consumers = [Consumer(h.update) for k, h in hashers.items() if k not in downloads]
-        consumers += [Consumer(hashers[k].update, INPUT) for k in downloads if k in hashers]
-        if capture is not None:
-            consumers.append(Consumer(capture.feed))
-        consumers.append(Consumer(staged.write))
-        source = patch.source
-        if fmt.compressed:
-            source = cast(BinaryIO, _Gunzip(patch.source, patch.path))
-        size = pump_file(
-            source, patch.path, consumers, key=key_stream, expected_size=patch.data_size,
-            on_progress=on_progress,
-        )  # fmt: skip
-        # A patch that grew or shrank under the read fails as such, before any checksum
-        # could blame the key for it.
-        changed = (
-            _size_of(patch.source, patch.path) != patch.size
-            if fmt.compressed
-            else size != patch.data_size
-        )
-        if changed:
-            raise InputError(
-                "the patch changed while it was being read",
-                path=patch.path,
-                hint="wait until the download has finished, then run again",
-            )
+        size = _stream_patch(patch, fmt, key_stream, hashers, capture, staged, on_progress)
         if base_algorithm is not None and isinstance(key_stream, BaseStream):
             _check_base(key_stream, options)
         staged.sync()
@@ -240,6 +249,45 @@ def _restore_locked(
         planned,
         digests[DigestKind.XXH3_128],
     )
+
+
+def _stream_patch(
+    patch: _OpenPatch,
+    fmt: XorFormat,
+    key_stream: Optional[ChunkKey],
+    hashers: dict[str, Hasher],
+    capture: Optional[Capture],
+    staged: StagedFile,
+    on_progress: Optional[ProgressCallback],
+) -> int:
+    """The one read of the patch: XORed, hashed, captured and staged; returns the size."""
+    downloads = (DOWNLOAD_MD5, DOWNLOAD_ADDRESS)
+    consumers = [Consumer(h.update) for k, h in hashers.items() if k not in downloads]
+    consumers += [Consumer(hashers[k].update, INPUT) for k in downloads if k in hashers]
+    if capture is not None:
+        consumers.append(Consumer(capture.feed))
+    consumers.append(Consumer(staged.write))
+    source = patch.source
+    if fmt.compressed:
+        source = cast(BinaryIO, _Gunzip(patch.source, patch.path))
+    size = pump_file(
+        source, patch.path, consumers, key=key_stream, expected_size=patch.data_size,
+        on_progress=on_progress,
+    )  # fmt: skip
+    # A patch that grew or shrank under the read fails as such, before any checksum
+    # could blame the key for it.
+    changed = (
+        _size_of(patch.source, patch.path) != patch.size
+        if fmt.compressed
+        else size != patch.data_size
+    )
+    if changed:
+        raise InputError(
+            "the patch changed while it was being read",
+            path=patch.path,
+            hint="wait until the download has finished, then run again",
+        )
+    return size
 
 
 class _Gunzip:
@@ -289,7 +337,7 @@ def base_mismatch(path: Path, listed: str, actual: str, base_hint: str) -> BaseM
         f"{environment}: its {name} is {actual}, the release lists {listed}",
         path=path,
         hint="convert the original LLaMA weights again in the environment the release names",
-        algorithm=BASE_SHA256 if algorithm == DigestKind.SHA256 else BASE_MD5,
+        algorithm=Check.BASE_SHA256 if algorithm == DigestKind.SHA256 else Check.BASE_MD5,
         expected=listed,
         actual=actual,
     )
@@ -325,18 +373,20 @@ def _restore_hashers(
 
 def _checks_done(
     fmt: XorFormat, options: RestoreOptions, restored_name: str, base_algorithm: Optional[str]
-) -> List[str]:
-    checks = ["SHA-256"] if fmt.header or options.expected_sha256 is not None else []
+) -> List[CheckDone]:
+    checks: List[CheckDone] = []
+    if fmt.header or options.expected_sha256 is not None:
+        checks.append(Check.SHA256)
     if options.expected_md5 is not None:
-        checks.append("MD5")
+        checks.append(Check.MD5)
     if options.check_download and options.expected_enc_md5 is not None:
-        checks.append("download MD5")
+        checks.append(Check.DOWNLOAD_MD5)
     if _checks_address(options) and options.download_address is not None:
-        checks.append(f"download {options.download_address.kind}")
+        checks.append(_DOWNLOAD_CHECKS[options.download_address.kind])
     if _by_structure(fmt, options):
         checks.append(check_label(restored_name))
     if base_algorithm is not None:
-        checks.append(BASE_SHA256 if base_algorithm == DigestKind.SHA256 else BASE_MD5)
+        checks.append(Check.BASE_SHA256 if base_algorithm == DigestKind.SHA256 else Check.BASE_MD5)
     return checks
 
 

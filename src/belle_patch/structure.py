@@ -13,10 +13,7 @@ import pickletools
 from typing import Optional
 
 from .errors import ChecksumMismatch
-
-STRUCTURE_ONLY = "structure only"
-NOT_VERIFIED = "not verified"
-STRUCTURE = "structure"
+from .vocabulary import CheckKind, DigestKind
 
 # Enough for every magic below (safetensors: 8-byte length and the first byte of its JSON).
 HEAD_SIZE = 16
@@ -53,9 +50,9 @@ def file_type(name: str) -> Optional[str]:
     return None
 
 
-def check_label(name: str) -> str:
+def check_label(name: str) -> CheckKind:
     """What a structure check of ``name`` can say: "structure only" or "not verified"."""
-    return STRUCTURE_ONLY if file_type(name) is not None else NOT_VERIFIED
+    return CheckKind.STRUCTURE_ONLY if file_type(name) is not None else CheckKind.NOT_VERIFIED
 
 
 class StructureMismatch(ChecksumMismatch):
@@ -225,18 +222,18 @@ def _safetensors(data: bytes, size: int) -> Optional[str]:
     return None
 
 
-def check_capture(capture: Capture, *, path: str, key_noun: str) -> str:
-    """Raise StructureMismatch for bytes of the wrong type; return the label of the check."""
+def check_capture(capture: Capture, *, path: str, key_noun: str) -> CheckKind:
+    """Raise StructureMismatch for bytes of the wrong type; return what the check verified."""
     if capture.kind is None:
-        return NOT_VERIFIED
+        return CheckKind.NOT_VERIFIED
     problem = capture.problem()
     if problem is not None:
         raise StructureMismatch(
             f"the restored bytes are not a valid {capture.kind} ({problem})",
             path=path,
             hint=f"the {key_noun} is likely wrong; nothing was written under {capture.name}",
-            algorithm=STRUCTURE,
+            algorithm=DigestKind.STRUCTURE,
             expected=capture.kind,
             actual=capture.head.hex(),
         )
-    return STRUCTURE_ONLY
+    return CheckKind.STRUCTURE_ONLY

@@ -71,3 +71,16 @@ class Side(_Word):
     RESTORED = "restored"  # the files a decrypt writes
     DOWNLOADS = "downloads"  # the payload as downloaded, by MD5 or SHA-256
     BASE = "base"  # the converted LLaMA folder an Open-Assistant payload was made against
+
+
+class ReleaseFormat(_Word):
+    """The format a release list records (``"format"`` in the bundled and written manifests).
+
+    Each names one XOR format of formats.py (``XorFormat.listed_as``); Open-Assistant's gzip
+    variant is a way to read its payloads, not a format a list records.
+    """
+
+    HEADER = "header"  # BELLE / point-alpaca
+    NO_HEADER = "no-header"  # TechGPT
+    OPENBUDDY = "openbuddy"
+    OASST = "oasst"  # Open-Assistant and PygmalionAI

@@ -49,14 +49,8 @@ def _release_json(release: Release) -> Dict[str, Any]:
     }
 
 
-FAMILY_FORMATS = {
-    "openbuddy": "OpenBuddy <name>.enc, no header; key: the first 16 MiB of the key file",
-    "oasst": "Open-Assistant xor_codec.py payload, XORed with a converted LLaMA folder",
-}
-
-
 def _echo_family(release: Release) -> None:
-    click.echo(f"    format: {FAMILY_FORMATS[release.format]}")
+    """What the formats without a SHA-256 in their names publish, and what they need."""
     if release.key.seed_md5:
         click.echo(f"    key seed: MD5 of the first 16 MiB {release.key.seed_md5}")
     download_sha256s = sum(1 for f in release.files if f.enc_sha256)
@@ -101,9 +95,10 @@ def releases(as_json: bool) -> None:
         lists = "complete" if release.complete else "incomplete"
         click.echo(f"{release.id}  ({release.name})")
         click.echo(f"    key: {key_needed(release)} [{release.key.certainty}]")
-        if release.headerless:
-            click.echo("    format: header-less patches, verified by MD5 only")
-        if release.format in FAMILY_FORMATS:
+        fmt = release.patch_format
+        if fmt.summary:
+            click.echo(f"    format: {fmt.summary}")
+        if not fmt.hash_in_name:
             _echo_family(release)
         click.echo(
             f"    files: {len(release.files)}; MD5s of downloads: {downloads}, "

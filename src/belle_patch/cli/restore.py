@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 import belle_patch
-from belle_patch import RESTORED, DecryptReport, RestoreResult, SealResult
+from belle_patch import RESTORED, CheckKind, DecryptReport, RestoreResult, SealResult
 from belle_patch.units import format_bytes
 
 from .common import (
@@ -132,8 +132,6 @@ def decrypt(
     )
 
 
-STRUCTURE_ONLY = "structure only"
-NOT_VERIFIED = "not verified"
 verified_by = DecryptReport.verified_by
 
 
@@ -175,15 +173,16 @@ def _arguments(
 def _render_restore(result: RestoreResult) -> str:
     checks = " + ".join(result.checks) or "nothing"
     by = verified_by(result.checks)
-    if result.status == RESTORED and by in (STRUCTURE_ONLY, NOT_VERIFIED):
-        extra = "".join(f" + {c}" for c in result.checks if c in ("base MD5", "base SHA-256"))
-        what = "verified by structure only" if by == STRUCTURE_ONLY else "not verified"
+    if result.status == RESTORED and by in (CheckKind.STRUCTURE_ONLY, CheckKind.NOT_VERIFIED):
+        extra = "".join(f" + {c}" for c in result.base_checks)
+        what = "verified by structure only" if by == CheckKind.STRUCTURE_ONLY else "not verified"
         return (
             f"restored {result.output.name} ({format_bytes(result.size)}, {what}{extra}; "
             "no published checksum)"
         )
     if result.status == RESTORED:
-        note = "" if "SHA-256" in result.checks else "; header-less format"
+        # Only a header-less patch, verified by its MD5 list, leaves no SHA-256.
+        note = "" if result.sha256 else "; header-less format"
         return (
             f"restored {result.output.name} ({format_bytes(result.size)}, {checks} verified{note})"
         )

@@ -9,20 +9,22 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from belle_patch.basestream import BaseFolder
-from belle_patch.batch import BatchReport, FileFailure, Selection, Skipped, StopRule, select_inputs
+from belle_patch.batch import BatchReport, FileFailure, Selection, Skipped, StopRule
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
 from belle_patch.events import Progress, ProgressEvents
-from belle_patch.expectations import Expectations, load_manifest_file
-from belle_patch.formats import BELLE, OPENBUDDY, KeyMaterial, XorFormat, check_openbuddy_seed
+from belle_patch.expectations import Expectations
+from belle_patch.formats import BELLE, KeyMaterial, XorFormat
 from belle_patch.guards import check_free_space
 from belle_patch.hashing import hash_file
-from belle_patch.jobs.downloads import DownloadAddresses, resolve_download_inputs
+from belle_patch.jobs.downloads import DownloadAddresses
 from belle_patch.keycheck import check_key_fits, identify_key
-from belle_patch.patchformat import HEADER_SIZE, PATCH_SUFFIX, parse_patch_name
-from belle_patch.registry import find_release, key_description, releases_by_patch_names
+from belle_patch.keystream import KeySource
+from belle_patch.patchformat import HEADER_SIZE
+from belle_patch.registry import key_description
 from belle_patch.restore import (
     RESTORED,
+    Check,
     DownloadDamaged,
     KeyMismatch,
     ListMismatch,
@@ -31,21 +33,20 @@ from belle_patch.restore import (
     base_mismatch,
     restore_patch,
 )
-from belle_patch.structure import NOT_VERIFIED, STRUCTURE_ONLY, StructureMismatch
-from belle_patch.vocabulary import DigestKind
+from belle_patch.structure import StructureMismatch
+from belle_patch.vocabulary import CheckKind, DigestKind
 
 from . import arguments
-from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
+from .common import PathInput, PathInputs, as_paths, output_folder, run_files
 from .families import (
-    FamilySetup,
-    family_expectations,
-    family_setup,
+    Choice,
+    DecryptRequest,
+    GivenList,
+    choose,
+    expectations_for,
     refuse_output_in_inputs,
     unverified_note,
 )
-
-SHA256_CHECK = "SHA-256"
-MD5_CHECK = "MD5"
 
 
 @dataclass(frozen=True)
@@ -81,29 +82,27 @@ class DecryptReport:
     def verified_by(checks: Sequence[str]) -> str:
         """Which check verified a file: "SHA-256", "MD5" (or both), "structure only" or
         "not verified"."""
-        sums = [c for c in (SHA256_CHECK, MD5_CHECK) if c in checks]
+        sums = [c for c in (Check.SHA256, Check.MD5) if c in checks]
         if sums:
             return " + ".join(sums)
-        return STRUCTURE_ONLY if STRUCTURE_ONLY in checks else NOT_VERIFIED
+        if CheckKind.STRUCTURE_ONLY in checks:
+            return CheckKind.STRUCTURE_ONLY
+        return CheckKind.NOT_VERIFIED
 
     @property
     def structure_only(self) -> Tuple[RestoreResult, ...]:
         """Outputs no checksum verified: only the structure of their file type."""
-        return tuple(r for r in self.restored if STRUCTURE_ONLY in r.checks)
+        return tuple(r for r in self.restored if CheckKind.STRUCTURE_ONLY in r.checks)
 
     @property
     def not_verified(self) -> Tuple[RestoreResult, ...]:
         """Outputs nothing verified: no checksum is known and their type has no structure."""
-        return tuple(r for r in self.restored if NOT_VERIFIED in r.checks)
+        return tuple(r for r in self.restored if CheckKind.NOT_VERIFIED in r.checks)
 
     @property
     def new_files(self) -> Tuple[RestoreResult, ...]:
         """The outputs this run wrote (not those that were already there)."""
         return tuple(r for r in self.restored if r.status == RESTORED)
-
-
-def _is_patch(path: Path) -> bool:
-    return path.name.endswith(PATCH_SUFFIX)
 
 
 def key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError]:
@@ -148,23 +147,7 @@ _KEY_HINT = (
 )
 
 
-def _expectations(
-    manifest: Optional[PathInput], release: Optional[str], patches: List[Path]
-) -> Tuple[Optional[Expectations], str]:
-    """From the manifest, the release, or the release the patch names belong to."""
-    if manifest is not None and release is not None:
-        raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
-    if manifest is not None:
-        return load_manifest_file(Path(manifest)), "given"
-    if release is not None:
-        return Expectations.from_release(find_release(release)), "given"
-    found = releases_by_patch_names(p.name for p in patches)
-    if len(found) == 1:
-        return Expectations.from_release(found[0]), "recognised from the file names"
-    return None, ""
-
-
-def _refuse_two_patches_for_one_name(patches: List[Path], fmt: XorFormat = BELLE) -> None:
+def _refuse_two_patches_for_one_name(patches: List[Path], fmt: XorFormat) -> None:
     seen: Dict[str, Path] = {}
     for patch in patches:
         try:
@@ -179,7 +162,7 @@ def _refuse_two_patches_for_one_name(patches: List[Path], fmt: XorFormat = BELLE
         seen[name] = patch
 
 
-def _bytes_to_write(patches: List[Path], out_dir: Path, fmt: XorFormat = BELLE) -> int:
+def _bytes_to_write(patches: List[Path], out_dir: Path, fmt: XorFormat) -> int:
     """What the batch adds to the output folder: outputs that are not there yet."""
     total = 0
     header = HEADER_SIZE if fmt.header else 0
@@ -261,30 +244,32 @@ def decrypt(
         optional_paths={"key": key, "manifest": manifest, "base": base},
         texts={"release": release, "format": format},
         flags={
-            "compressed": compressed,
-            "force": force,
-            "check_key": check_key,
-            "check_downloads": check_downloads,
-            "compute_md5": compute_md5,
+            "compressed": compressed, "force": force, "check_key": check_key,
+            "check_downloads": check_downloads, "compute_md5": compute_md5,
             "space_check": space_check,
         },
         counts={"jobs": jobs},
         progress=progress,
-    )
+    )  # fmt: skip
     started = time.monotonic()
     events = progress or ProgressEvents()
     out_dir = Path(out)
     if manifest is not None and release is not None:
         raise UsageError("--manifest and --release exclude each other", hint="pass one of them")
-    request = _Request(inputs, key, out_dir, manifest, release, format, base, compressed, check_key)
+    request = DecryptRequest(
+        inputs, key, out_dir, manifest, release, format, base, compressed, check_key
+    )
     plan = _plan(request, events)
     restore = _restorer(
         plan, out_dir, compute_md5=compute_md5, check_downloads=check_downloads, force=force
     )
-    batch = _restore_all(
-        plan.selection, restore, out_dir, events, fmt=plan.format, space_check=space_check,
-        jobs=jobs, stop_rule=plan.stop_rule,
-    )  # fmt: skip
+    batch = _restore_all(plan, restore, out_dir, events, space_check=space_check, jobs=jobs)
+    return _report(plan, batch, out_dir, time.monotonic() - started)
+
+
+def _report(
+    plan: _Plan, batch: BatchReport[RestoreResult], out_dir: Path, seconds: float
+) -> DecryptReport:
     known = plan.expected.release if plan.expected else None
     return DecryptReport(
         out=out_dir,
@@ -296,7 +281,7 @@ def decrypt(
         failed=tuple(batch.failed),
         skipped=tuple(batch.skipped),
         stopped=batch.stopped,
-        seconds=time.monotonic() - started,
+        seconds=seconds,
         format=plan.format.name,
         published=plan.published,
     )
@@ -316,116 +301,63 @@ class _Plan:
     published: str = ""  # what the release does not publish, when that matters
 
 
-@dataclass(frozen=True)
-class _Request:
-    """What the caller asked decrypt for, before anything was looked at."""
-
-    inputs: PathInputs
-    key: Optional[PathInput]
-    out_dir: Path
-    manifest: Optional[PathInput]
-    release: Optional[str]
-    format: Optional[str]
-    base: Optional[PathInput]
-    compressed: bool
-    check_key: bool
-
-
-def _plan(request: _Request, events: Progress) -> _Plan:
-    """The format the inputs and key call for, and everything known about the files.
-
-    BELLE patches name their SHA-256 and fit a LLaMA key file that can be identified; the
-    other families are told apart by their names, the key's first bytes or a base folder.
-    """
-    key, fmt_name = request.key, request.format
-    family = request.base is not None or fmt_name in ("oasst", "oasst-gzip") or request.compressed
-    if not family and key is None:
-        raise UsageError(
-            "missing the key",
-            hint="pass the original LLaMA consolidated.00.pth with --key (or a base folder "
-            "with --base for Open-Assistant payloads)",
-        )
-    hashless_note = ""
-    hashless, hashed = _name_kinds(request.inputs) if not family and fmt_name is None else (0, 0)
-    if hashless and key is not None:
-        seed = check_openbuddy_seed(open_key(key))
-        if seed.matches or _listed_format(request.manifest, request.release) == OPENBUDDY.name:
-            family = True
-        elif not hashed:
-            # Neither BELLE patches as published nor OpenBuddy's with this key: guessing
-            # would fail every file for a reason the user cannot see.
-            raise UsageError(
-                "the .enc names carry no SHA-256, so these are not BELLE patches as published, "
-                f"and they are not OpenBuddy's with this key: {seed.describe()}",
-                path=str(key),
-                hint="pass that key with --key, add --format openbuddy to use this one anyway, "
-                "or give BELLE patches their published names (<name>.<sha256>.enc)",
-            )
-        else:
-            # Some names are BELLE's: the others are BELLE patches with a name to fix.
-            hashless_note = (
-                "note: some .enc names carry no SHA-256, as OpenBuddy's do, but "
-                f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
-                "them with this key (each file is then checked by its MD5 list or by its structure)"
-            )
-    if family or fmt_name not in (None, "belle") or key is None:
-        return _family_plan(request, events)
-    if hashless_note:
-        events.note(hashless_note)
-    return _belle_plan(request, key, events)
+def _plan(request: DecryptRequest, events: Progress) -> _Plan:
+    """The format and key material (chosen once, see families.choose), and everything known
+    about the files: the list given is read once, whether the format or the files ask first."""
+    given = GivenList(request.manifest, request.release)
+    choice = choose(request, given, events)
+    fmt, files = choice.format, choice.selection.files
+    if not fmt.suffix:
+        refuse_output_in_inputs(files, request.out_dir, request.base)
+    _refuse_two_patches_for_one_name(files, fmt)
+    expected, how = expectations_for(fmt, given, files, as_paths(request.inputs))
+    if fmt is BELLE:
+        return _belle_plan(choice, expected, how, check_key=request.check_key, events=events)
+    return _family_plan(choice, expected, how, events)
 
 
-def _belle_plan(request: _Request, key: PathInput, events: Progress) -> _Plan:
-    key_source = open_key(key)
-    inputs_found = resolve_download_inputs(as_paths(request.inputs))
-    selection = select_inputs(inputs_found, _is_patch, "a patch (.enc) file")
-    _refuse_two_patches_for_one_name(selection.files)
-    expected, how = _expectations(request.manifest, request.release, selection.files)
+def _belle_plan(
+    choice: Choice,
+    expected: Optional[Expectations],
+    how: str,
+    *,
+    check_key: bool,
+    events: Progress,
+) -> _Plan:
+    """BELLE patches fit a LLaMA key file that can be identified, and refused when known not
+    to fit the release."""
+    key = choice.key
+    # BELLE is keyed by a file, which choose() opened: never a base folder.
+    assert isinstance(key, KeySource)
     known = expected.release if expected else None
     if known is not None:
         events.note(f"release: {known.name} ({how})")
-    identity = identify_key(key_source, full_hash=request.check_key)
+    identity = identify_key(key, full_hash=check_key)
     if known is not None:
-        check_key_fits(identity, known, key_path=str(key_source.path))
-    if request.check_key or identity.key is not None:
+        check_key_fits(identity, known, key_path=str(key.path))
+    if check_key or identity.key is not None:
         events.note(f"key: {identity.describe()}")
-    return _Plan(BELLE, selection, key_source, identity.describe(), expected, how, key_stop_rule)
+    return _Plan(BELLE, choice.selection, key, identity.describe(), expected, how, key_stop_rule)
 
 
-def _family_plan(request: _Request, events: Progress) -> _Plan:
-    """The formats without a SHA-256 header: OpenBuddy, TechGPT given by name, Open-Assistant."""
-    manifest, release = request.manifest, request.release
-    given = load_manifest_file(Path(manifest)) if manifest is not None else None
-    if given is None and release is not None:
-        given = Expectations.from_release(find_release(release))
-    found = resolve_download_inputs(as_paths(request.inputs))
-    setup: FamilySetup = family_setup(
-        found, key=request.key, base=request.base, format=request.format,
-        compressed=request.compressed, listed_format=given.format if given else "",
-        events=events,
-    )  # fmt: skip
-    fmt = setup.format
-    if not fmt.suffix:
-        refuse_output_in_inputs(setup.selection.files, request.out_dir, request.base)
-    _refuse_two_patches_for_one_name(setup.selection.files, fmt)
-    expected, how = (
-        (given, "given")
-        if given is not None
-        else family_expectations(fmt, setup.selection.files, as_paths(request.inputs))
-    )
+def _family_plan(
+    choice: Choice, expected: Optional[Expectations], how: str, events: Progress
+) -> _Plan:
+    """The formats without a SHA-256 header: OpenBuddy, TechGPT, Open-Assistant."""
     known = expected.release if expected else None
     if known is not None:
         events.note(f"release: {known.name} ({how})")
     elif expected is not None and how:
         events.note(f"release: {expected.label} ({how})")
-    published = unverified_note(fmt, expected)
+    published = unverified_note(choice.format, expected)
     if published:
         events.note(f"note: {published}")
     # One base file per payload file: a wrong one says nothing of the others.
-    stop_rule = None if isinstance(setup.key, BaseFolder) else key_stop_rule
+    stop_rule = None if isinstance(choice.key, BaseFolder) else key_stop_rule
     return _Plan(
-        fmt, setup.selection, setup.key, setup.key_text, expected, how, stop_rule, published
-    )
+        choice.format, choice.selection, choice.key, choice.key_text, expected, how, stop_rule,
+        published,
+    )  # fmt: skip
 
 
 def _restorer(
@@ -471,57 +403,26 @@ def _restorer(
 
 
 def _restore_all(
-    selection: Selection,
+    plan: _Plan,
     restore: Callable[[Path, ProgressCallback], RestoreResult],
     out_dir: Path,
     events: Progress,
     *,
-    fmt: XorFormat,
     space_check: bool,
     jobs: Optional[int],
-    stop_rule: Optional[StopRule],
 ) -> BatchReport[RestoreResult]:
     """Every format's batch: the output folder, the space check, the files smallest first."""
+    fmt, selection = plan.format, plan.selection
     with output_folder(out_dir, events) as keep:
         if space_check:
             check_free_space(out_dir, _bytes_to_write(selection.files, out_dir, fmt))
         batch = run_files(
-            selection, restore, events, jobs=jobs, what="input file", stop_rule=stop_rule,
+            selection, restore, events, jobs=jobs, what="input file", stop_rule=plan.stop_rule,
             header_size=HEADER_SIZE if fmt.header else 0,
         )  # fmt: skip
         if batch.done:
             keep()
     return batch
-
-
-def _listed_format(manifest: Optional[PathInput], release: Optional[str]) -> str:
-    """The format the given list or release records ("" when none is given or recorded)."""
-    if manifest is not None and release is None:
-        return load_manifest_file(Path(manifest)).format
-    if release is not None and manifest is None:
-        return find_release(release).format
-    return ""
-
-
-def _name_kinds(inputs: PathInputs) -> Tuple[int, int]:
-    """How many input patches are named ``<name>.enc`` without a SHA-256 (OpenBuddy's way),
-    and how many ``<name>.<sha256>.enc`` (BELLE's)."""
-    hashless = hashed = 0
-    for path in as_paths(inputs):
-        try:
-            candidates = list(path.iterdir()) if path.is_dir() else [path]
-        except OSError:
-            continue  # select_inputs words the unreadable folder
-        for candidate in candidates:
-            name = candidate.name
-            if _is_patch(candidate) and not name.startswith(".") and candidate.is_file():
-                try:
-                    parse_patch_name(name)
-                except BellePatchError:
-                    hashless += 1
-                else:
-                    hashed += 1
-    return hashless, hashed
 
 
 def _base_or(

@@ -8,19 +8,13 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from belle_patch.basestream import BaseFolder
-from belle_patch.batch import FileFailure, Skipped, select_inputs
+from belle_patch.batch import FileFailure, Selection, Skipped, select_inputs
 from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, UsageError
 from belle_patch.events import Progress, ProgressEvents
-from belle_patch.formats import (
-    BELLE,
-    OASST,
-    OPENBUDDY,
-    KeyMaterial,
-    XorFormat,
-    check_openbuddy_seed,
-)
+from belle_patch.formats import BELLE, OASST, OPENBUDDY, KeyMaterial, XorFormat
 from belle_patch.jobs.families import refuse_output_in_inputs
+from belle_patch.keycheck import check_seed
 from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
 from belle_patch.publish import (
     DOWNLOADS_LIST,
@@ -188,19 +182,7 @@ def encrypt(
     events = progress or ProgressEvents()
     out_dir = Path(out)
     fmt, key_material = _format_and_key(format, key, base, events)
-    selection = select_inputs(as_paths(inputs), _is_plain_file, "a file to encrypt")
-    selection.files[:] = _without_own_outputs(selection.files, out_dir)
-    _refuse_same_names(selection.files)
-    if not fmt.suffix:
-        refuse_output_in_inputs(
-            selection.files,
-            out_dir,
-            base,
-            holds="the files to encrypt or the base files",
-            outputs="the payloads",
-        )
-    if not force:
-        _refuse_overwrites(selection.files, out_dir, lists, fmt)
+    selection = _sources(as_paths(inputs), out_dir, fmt, base=base, lists=lists, force=force)
 
     def seal(path: Path, on_progress: ProgressCallback) -> SealResult:
         return seal_file(
@@ -223,6 +205,33 @@ def encrypt(
         lists=tuple(written),
         seconds=time.monotonic() - started,
     )
+
+
+def _sources(
+    inputs: List[Path],
+    out_dir: Path,
+    fmt: XorFormat,
+    *,
+    base: Optional[PathInput],
+    lists: bool,
+    force: bool,
+) -> Selection:
+    """The files to encrypt, refused before any work when their patches would collide with
+    each other, with the inputs, or with what the output folder already holds."""
+    selection = select_inputs(inputs, _is_plain_file, "a file to encrypt")
+    selection.files[:] = _without_own_outputs(selection.files, out_dir)
+    _refuse_same_names(selection.files)
+    if not fmt.suffix:
+        refuse_output_in_inputs(
+            selection.files,
+            out_dir,
+            base,
+            holds="the files to encrypt or the base files",
+            outputs="the payloads",
+        )
+    if not force:
+        _refuse_overwrites(selection.files, out_dir, lists, fmt)
+    return selection
 
 
 def _format_and_key(
@@ -259,7 +268,7 @@ def _format_and_key(
     key_source = open_key(key)
     if format != OPENBUDDY.name:
         return BELLE, key_source
-    seed = check_openbuddy_seed(key_source)
+    seed = check_seed(key_source, OPENBUDDY)
     if not seed.matches:
         events.note(
             f"warning: {key_source.path}: {seed.describe()}; OpenBuddy's own script will "

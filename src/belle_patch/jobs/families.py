@@ -1,18 +1,24 @@
-"""What decrypt needs for the formats without a SHA-256 header: which format, which key
-material, which published lists, and what to say when a release publishes nothing."""
+"""What a decrypt restores with, decided once: the format, its key material and inputs, and
+the list given with --manifest or --release (read once); then what a release publishes.
+
+The format comes from ``--format``, else from a list that records one, else from the patch
+names, where names without a SHA-256 are OpenBuddy's only if the key starts with its seed.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from belle_patch.basestream import BaseFolder
 from belle_patch.batch import Selection, select_inputs
-from belle_patch.errors import UsageError
+from belle_patch.errors import BellePatchError, UsageError
 from belle_patch.events import Progress
-from belle_patch.expectations import Expectations
+from belle_patch.expectations import Expectations, load_manifest_file
 from belle_patch.formats import (
+    BASE_FOLDER,
     BELLE,
     FORMATS,
     OASST,
@@ -21,36 +27,84 @@ from belle_patch.formats import (
     TECHGPT,
     KeyMaterial,
     XorFormat,
-    check_openbuddy_seed,
-    format_by_name,
+    format_by_file_name,
+    format_named,
 )
-from belle_patch.patchformat import PATCH_SUFFIX
+from belle_patch.keycheck import SeedCheck, check_seed
+from belle_patch.keystream import KeySource
+from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
 from belle_patch.registry import (
-    NO_HEADER,
     Release,
+    find_release,
     releases_by_patch_names,
     releases_by_payload_folder,
     releases_by_restored_names,
 )
-from belle_patch.registry import OASST as OASST_RELEASE
-from belle_patch.registry import OPENBUDDY as OPENBUDDY_RELEASE
 
-from .common import PathInput, open_key
+from .common import PathInput, PathInputs, as_paths, open_key
+from .downloads import resolve_download_inputs
 
 # What sits beside a payload in the publishers' repositories (and the lists encrypt writes),
 # never XORed.
 NOT_PAYLOAD_SUFFIXES = (".py", ".md", ".txt")
 NOT_PAYLOAD_NAMES = frozenset({"manifest.json"})
-FORMAT_NAMES = tuple(FORMATS)
 
 
 @dataclass(frozen=True)
-class FamilySetup:
+class DecryptRequest:
+    """What the caller asked decrypt for, before anything was looked at."""
+
+    inputs: PathInputs
+    key: Optional[PathInput]
+    out_dir: Path
+    manifest: Optional[PathInput]
+    release: Optional[str]
+    format: Optional[str]
+    base: Optional[PathInput]
+    compressed: bool
+    check_key: bool
+
+    @property
+    def keyed_by_base(self) -> bool:
+        """Open-Assistant payloads, XORed with a base folder instead of a key file."""
+        named = FORMATS.get(self.format) if self.format is not None else None
+        by_base = named is not None and named.key_kind == BASE_FOLDER
+        return self.base is not None or self.compressed or by_base
+
+
+class GivenList:
+    """The list given with --manifest, or the bundled release given with --release.
+
+    Read when first asked for, and only then: whatever asks (the format, the checksums),
+    a decrypt reads it once.
+    """
+
+    def __init__(self, manifest: Optional[PathInput], release: Optional[str]) -> None:
+        self._manifest = manifest
+        self._release = release
+
+    @functools.cached_property
+    def expectations(self) -> Optional[Expectations]:
+        if self._manifest is not None:
+            return load_manifest_file(Path(self._manifest))
+        if self._release is not None:
+            return Expectations.from_release(find_release(self._release))
+        return None
+
+    @property
+    def format(self) -> Optional[XorFormat]:
+        """The format the list records; None for an md5sum list, or when none is given."""
+        given = self.expectations
+        return given.release.patch_format if given is not None and given.release else None
+
+
+@dataclass(frozen=True)
+class Choice:
     """The format a decrypt runs in, its key material and the inputs it takes."""
 
     format: XorFormat
     key: KeyMaterial
-    key_text: str  # what the key (or base) was recognised as
+    key_text: str  # what the key (or base) was recognised as; BELLE's key is identified later
     selection: Selection
 
 
@@ -65,93 +119,123 @@ def _is_payload(path: Path) -> bool:
     )
 
 
-def _named_format(name: str) -> XorFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise UsageError(
-            f"unknown format {name!r}", hint=f"known formats: {', '.join(FORMAT_NAMES)}"
-        ) from None
+def choose(request: DecryptRequest, given: GivenList, events: Progress) -> Choice:
+    """The one place a decrypt's format and key material are decided.
 
-
-def family_setup(
-    paths: List[Path],
-    *,
-    key: Optional[PathInput],
-    base: Optional[PathInput],
-    format: Optional[str],
-    compressed: bool,
-    listed_format: str,
-    events: Progress,
-) -> FamilySetup:
-    """Decide the format from the options, the list given, the names and the key's seed."""
-    wants_base = base is not None or format in (OASST.name, OASST_GZIP.name) or compressed
-    if wants_base:
-        return _base_setup(paths, key=key, base=base, format=format, compressed=compressed)
-    if key is None:
-        raise UsageError("missing the key", hint="pass the key file with --key")
-    key_source = open_key(key)
-    selection = select_inputs(paths, _is_patch, "a patch (.enc) file")
-    if format is not None:
-        fmt = _named_format(format)
-    elif listed_format == OPENBUDDY_RELEASE:
-        fmt = OPENBUDDY
-    elif listed_format == NO_HEADER:
-        fmt = TECHGPT
-    else:
-        fmt = _format_from_names(selection.files)
-    if fmt is not OPENBUDDY:
-        return FamilySetup(fmt, key_source, "key file", selection)
-    seed = check_openbuddy_seed(key_source)
-    if not seed.matches and format is None and listed_format != OPENBUDDY_RELEASE:
+    The key file is opened once and, when OpenBuddy's format is asked for or possible, its
+    seed hashed once; the given list is read only if the decision needs it (then once).
+    """
+    if request.keyed_by_base:
+        return _base_choice(request)
+    if request.key is None:
         raise UsageError(
-            f"these .enc names carry no SHA-256, as OpenBuddy's do, but {seed.describe()}",
-            path=key_source.path,
-            hint="pass the right key, or add --format openbuddy to restore with this key "
-            "anyway (each file is then checked by its MD5 list or by its structure)",
+            "missing the key",
+            hint="pass the original LLaMA consolidated.00.pth with --key (or a base folder "
+            "with --base for Open-Assistant payloads)",
         )
+    named = format_named(request.format) if request.format is not None else None
+    key = open_key(request.key)
+    found = resolve_download_inputs(as_paths(request.inputs))
+    selection = select_inputs(found, _is_patch, "a patch (.enc) file")
+    seed: Optional[SeedCheck] = None
+    if named is not None:
+        fmt = named
+    else:
+        fmt, seed = _unnamed_format(request.inputs, selection, key, given, events)
+    if fmt.seed_key is None:
+        return Choice(fmt, key, "key file", selection)
+    seed = seed or check_seed(key, fmt)
     if seed.matches:
         events.note(f"format: OpenBuddy; key: {seed.describe()}")
     else:
         events.note(
-            f"warning: {key_source.path}: {seed.describe()}; "
+            f"warning: {key.path}: {seed.describe()}; "
             "the MD5 list or the structure checks decide each file"
         )
-    return FamilySetup(OPENBUDDY, key_source, seed.describe(), selection)
+    return Choice(fmt, key, seed.describe(), selection)
 
 
-def _base_setup(
-    paths: List[Path],
-    *,
-    key: Optional[PathInput],
-    base: Optional[PathInput],
-    format: Optional[str],
-    compressed: bool,
-) -> FamilySetup:
-    if format not in (None, OASST.name, OASST_GZIP.name):
+def _unnamed_format(
+    inputs: PathInputs, selection: Selection, key: KeySource, given: GivenList, events: Progress
+) -> Tuple[XorFormat, Optional[SeedCheck]]:
+    """No --format: BELLE, unless names without a SHA-256 are OpenBuddy's by the key's seed
+    or by the list given (which may also say TechGPT); the seed check is returned for reuse."""
+    hashless, hashed = _name_kinds(inputs)
+    if not hashless:
+        return BELLE, None
+    seed = check_seed(key, OPENBUDDY)
+    listed = given.format
+    if seed.matches or listed is OPENBUDDY:
+        if listed is OPENBUDDY or listed is TECHGPT:
+            return listed, seed
+        return _format_from_names(selection.files), seed
+    if not hashed:
+        # Neither BELLE patches as published nor OpenBuddy's with this key: guessing
+        # would fail every file for a reason the user cannot see.
         raise UsageError(
-            f"--base goes with Open-Assistant payloads, not with --format {format}",
+            "the .enc names carry no SHA-256, so these are not BELLE patches as published, "
+            f"and they are not OpenBuddy's with this key: {seed.describe()}",
+            path=str(key.path),
+            hint="pass that key with --key, add --format openbuddy to use this one anyway, "
+            "or give BELLE patches their published names (<name>.<sha256>.enc)",
+        )
+    # Some names are BELLE's: the others are BELLE patches with a name to fix.
+    events.note(
+        "note: some .enc names carry no SHA-256, as OpenBuddy's do, but "
+        f"{seed.describe()}; pass the right key, or add --format openbuddy to restore "
+        "them with this key (each file is then checked by its MD5 list or by its structure)"
+    )
+    return BELLE, seed
+
+
+def _name_kinds(inputs: PathInputs) -> Tuple[int, int]:
+    """How many input patches are named ``<name>.enc`` without a SHA-256 (OpenBuddy's way),
+    and how many ``<name>.<sha256>.enc`` (BELLE's)."""
+    hashless = hashed = 0
+    for path in as_paths(inputs):
+        try:
+            candidates = list(path.iterdir()) if path.is_dir() else [path]
+        except OSError:
+            continue  # select_inputs words the unreadable folder
+        for candidate in candidates:
+            name = candidate.name
+            if _is_patch(candidate) and not name.startswith(".") and candidate.is_file():
+                try:
+                    parse_patch_name(name)
+                except BellePatchError:
+                    hashless += 1
+                else:
+                    hashed += 1
+    return hashless, hashed
+
+
+def _base_choice(request: DecryptRequest) -> Choice:
+    """Open-Assistant: the payload folder and the base folder it was made against."""
+    if request.format not in (None, OASST.name, OASST_GZIP.name):
+        raise UsageError(
+            f"--base goes with Open-Assistant payloads, not with --format {request.format}",
             hint="leave out --base, or --format",
         )
-    if key is not None:
+    if request.key is not None:
         raise UsageError(
             "--key and --base exclude each other: Open-Assistant payloads are XORed with a "
             "base folder, not a key file",
             hint="pass the converted LLaMA folder with --base only",
         )
-    if base is None:
+    if request.base is None:
         raise UsageError(
             "Open-Assistant payloads need the base folder they were made against",
             hint="pass the LLaMA model converted to Hugging Face format with --base DIR",
         )
-    fmt = OASST_GZIP if compressed or format == OASST_GZIP.name else OASST
-    folder = BaseFolder(Path(base))
-    selection = select_inputs(paths, _is_payload, "a payload file")
-    return FamilySetup(fmt, folder, f"base folder {folder.folder}", selection)
+    fmt = OASST_GZIP if request.compressed or request.format == OASST_GZIP.name else OASST
+    folder = BaseFolder(Path(request.base))
+    found = resolve_download_inputs(as_paths(request.inputs))
+    selection = select_inputs(found, _is_payload, "a payload file")
+    return Choice(fmt, folder, f"base folder {folder.folder}", selection)
 
 
 def _format_from_names(files: Sequence[Path]) -> XorFormat:
-    kinds = {format_by_name(p.name) for p in files}
+    kinds = {format_by_file_name(p.name) for p in files}
     if OPENBUDDY in kinds and BELLE in kinds:
         raise UsageError(
             "some .enc names carry a SHA-256 (BELLE / point-alpaca) and some do not "
@@ -185,14 +269,17 @@ def refuse_output_in_inputs(
         )
 
 
-def family_expectations(
-    fmt: XorFormat, files: Sequence[Path], inputs: Sequence[Path]
+def expectations_for(
+    fmt: XorFormat, given: GivenList, files: Sequence[Path], inputs: Sequence[Path]
 ) -> Tuple[Optional[Expectations], str]:
-    """The bundled release these inputs belong to, recognised from their names."""
+    """What the files should hash to, and where that came from: the list given, else the
+    bundled release these inputs belong to, recognised from their names."""
+    if given.expectations is not None:
+        return given.expectations, "given"
     names = [p.name for p in files]
     if fmt is OPENBUDDY:
-        found = releases_by_patch_names(names, formats=(OPENBUDDY_RELEASE,))
-    elif fmt in (OASST, OASST_GZIP):
+        found = releases_by_patch_names(names, formats=(OPENBUDDY,))
+    elif fmt.key_kind == BASE_FOLDER:
         found = _oasst_releases(names, inputs)
     else:
         found = releases_by_patch_names(names)
@@ -227,7 +314,7 @@ def _oasst_releases(names: Sequence[str], inputs: Sequence[Path]) -> List[Releas
         ]
         if by_folder:
             return by_folder
-    by_names = releases_by_restored_names(names, formats=(OASST_RELEASE,))
+    by_names = releases_by_restored_names(names, formats=(OASST,))
     return [r for r in by_names if {f.name for f in r.files} == present]
 
 

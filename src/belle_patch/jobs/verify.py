@@ -17,6 +17,7 @@ from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations
 from belle_patch.filecheck import CheckHooks, verify_entries
 from belle_patch.fileindex import FileIndex, index_files, regular_size
+from belle_patch.formats import OASST, OPENBUDDY
 from belle_patch.hub import (
     AddressBook,
     ListedFile,
@@ -26,7 +27,6 @@ from belle_patch.hub import (
     resolve_hub_spec,
 )
 from belle_patch.jobs import arguments
-from belle_patch.registry import OASST, OPENBUDDY
 from belle_patch.units import format_bytes
 from belle_patch.verdict import FileCheck
 from belle_patch.vocabulary import Side, Status
