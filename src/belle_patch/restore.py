@@ -8,9 +8,8 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from pathlib import Path
-from typing import BinaryIO, Dict, List, Optional, Union, cast
+from typing import BinaryIO, Dict, List, Optional, cast
 
 from . import state
 from .basestream import BaseStream
@@ -32,33 +31,9 @@ DOWNLOAD_MD5 = "md5 of the download"
 DOWNLOAD_ADDRESS = "content address of the download"
 
 
-class Check(str, Enum):
-    """A checksum a restored file matched, as ``RestoreResult.checks`` and ``--json`` name it.
-
-    The member is its text (``Check.MD5 == "MD5"``), so reports print and encode it as that.
-    """
-
-    SHA256 = "SHA-256"  # the patch header's, or a list's where it gives SHA-256s
-    MD5 = "MD5"  # the list's
-    DOWNLOAD_MD5 = "download MD5"
-    DOWNLOAD_SHA256_LFS = "download " + AddressKind.SHA256_LFS.value
-    DOWNLOAD_GIT_BLOB_ID = "download " + AddressKind.GIT_BLOB_ID.value
-    BASE_MD5 = "base MD5"  # an Open-Assistant base file's, hashed as it was XORed
-    BASE_SHA256 = "base SHA-256"
-
-    def __str__(self) -> str:
-        return str(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self.value), spec)
-
-
-# What a file was checked by: checksums, and where none is known the structure check's verdict.
-CheckDone = Union[Check, CheckKind]
-
-_DOWNLOAD_CHECKS: Dict[str, Check] = {
-    AddressKind.SHA256_LFS: Check.DOWNLOAD_SHA256_LFS,
-    AddressKind.GIT_BLOB_ID: Check.DOWNLOAD_GIT_BLOB_ID,
+_DOWNLOAD_CHECKS: Dict[str, CheckKind] = {
+    AddressKind.SHA256_LFS: CheckKind.DOWNLOAD_SHA256_LFS,
+    AddressKind.GIT_BLOB_ID: CheckKind.DOWNLOAD_GIT_BLOB_ID,
 }
 
 
@@ -110,13 +85,13 @@ class RestoreResult:
     sha256: str  # empty for header-less patches, which carry no SHA-256
     md5: str  # empty when not computed
     seconds: float
-    checks: List[CheckDone] = field(default_factory=list)
+    checks: List[CheckKind] = field(default_factory=list)
     xxh3: str = ""
 
     @property
-    def base_checks(self) -> List[CheckDone]:
+    def base_checks(self) -> List[CheckKind]:
         """The checks of the base file an Open-Assistant output was XORed with, if any."""
-        return [c for c in self.checks if c in (Check.BASE_MD5, Check.BASE_SHA256)]
+        return [c for c in self.checks if c in (CheckKind.BASE_MD5, CheckKind.BASE_SHA256)]
 
 
 def restore_patch(
@@ -337,7 +312,7 @@ def base_mismatch(path: Path, listed: str, actual: str, base_hint: str) -> BaseM
         f"{environment}: its {name} is {actual}, the release lists {listed}",
         path=path,
         hint="convert the original LLaMA weights again in the environment the release names",
-        algorithm=Check.BASE_SHA256 if algorithm == DigestKind.SHA256 else Check.BASE_MD5,
+        algorithm=CheckKind.BASE_SHA256 if algorithm == DigestKind.SHA256 else CheckKind.BASE_MD5,
         expected=listed,
         actual=actual,
     )
@@ -373,20 +348,22 @@ def _restore_hashers(
 
 def _checks_done(
     fmt: XorFormat, options: RestoreOptions, restored_name: str, base_algorithm: Optional[str]
-) -> List[CheckDone]:
-    checks: List[CheckDone] = []
+) -> List[CheckKind]:
+    checks: List[CheckKind] = []
     if fmt.header or options.expected_sha256 is not None:
-        checks.append(Check.SHA256)
+        checks.append(CheckKind.SHA256)
     if options.expected_md5 is not None:
-        checks.append(Check.MD5)
+        checks.append(CheckKind.MD5)
     if options.check_download and options.expected_enc_md5 is not None:
-        checks.append(Check.DOWNLOAD_MD5)
+        checks.append(CheckKind.DOWNLOAD_MD5)
     if _checks_address(options) and options.download_address is not None:
         checks.append(_DOWNLOAD_CHECKS[options.download_address.kind])
     if _by_structure(fmt, options):
         checks.append(check_label(restored_name))
     if base_algorithm is not None:
-        checks.append(Check.BASE_SHA256 if base_algorithm == DigestKind.SHA256 else Check.BASE_MD5)
+        checks.append(
+            CheckKind.BASE_SHA256 if base_algorithm == DigestKind.SHA256 else CheckKind.BASE_MD5
+        )
     return checks
 
 

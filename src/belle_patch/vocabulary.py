@@ -32,10 +32,15 @@ class Status(_Word):
 
 
 class CheckKind(_Word):
-    """What a restored file was checked against (``RestoreResult.checks``)."""
+    """What a restored file was checked against (``RestoreResult.checks``, ``--json``)."""
 
-    SHA256_HEADER = "SHA-256 header"
-    MD5_LIST = "MD5 list"
+    SHA256 = "SHA-256"  # the patch header's, or a list's where it gives SHA-256s
+    MD5 = "MD5"  # the list's
+    DOWNLOAD_MD5 = "download MD5"
+    DOWNLOAD_SHA256_LFS = "download sha256 (LFS)"
+    DOWNLOAD_GIT_BLOB_ID = "download git blob id"
+    BASE_MD5 = "base MD5"  # an Open-Assistant base file's, hashed as it was XORed
+    BASE_SHA256 = "base SHA-256"
     # Nothing published a checksum: the first bytes were checked to be the file type's.
     STRUCTURE_ONLY = "structure only"
     NOT_VERIFIED = "not verified"

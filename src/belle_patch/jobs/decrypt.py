@@ -24,7 +24,6 @@ from belle_patch.patchformat import HEADER_SIZE
 from belle_patch.registry import key_description
 from belle_patch.restore import (
     RESTORED,
-    Check,
     DownloadDamaged,
     KeyMismatch,
     ListMismatch,
@@ -82,7 +81,7 @@ class DecryptReport:
     def verified_by(checks: Sequence[str]) -> str:
         """Which check verified a file: "SHA-256", "MD5" (or both), "structure only" or
         "not verified"."""
-        sums = [c for c in (Check.SHA256, Check.MD5) if c in checks]
+        sums = [c for c in (CheckKind.SHA256, CheckKind.MD5) if c in checks]
         if sums:
             return " + ".join(sums)
         if CheckKind.STRUCTURE_ONLY in checks:

@@ -17,7 +17,6 @@ from belle_patch.events import Progress, ProgressEvents
 from belle_patch.expectations import Expectations
 from belle_patch.filecheck import CheckHooks, verify_entries
 from belle_patch.fileindex import FileIndex, index_files, regular_size
-from belle_patch.formats import OASST, OPENBUDDY
 from belle_patch.hub import (
     AddressBook,
     ListedFile,
@@ -31,7 +30,6 @@ from belle_patch.units import format_bytes
 from belle_patch.verdict import FileCheck
 from belle_patch.vocabulary import Side, Status
 
-FAMILY_FORMATS = (OPENBUDDY, OASST)
 BASE_DIFFERS = "this base file differs from the conversion the release was made against"
 # Structure read to tell a payload's JSON from a restored one: configs are a few KiB.
 JSON_PROBE_LIMIT = 1024 * 1024
