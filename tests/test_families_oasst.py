@@ -74,11 +74,66 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_right_base_with_lists_restores_every_file_verified(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release)
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest, "--json")
+@pytest.fixture
+def release(tmp_path: Path) -> Dict[str, Any]:
+    """The payload folder of the small vectors and added_tokens.json, with its base folder."""
+    return _release(tmp_path)
+
+
+@pytest.fixture
+def md5_manifest(tmp_path: Path, release: Dict[str, Any]) -> Path:
+    """The release's JSON manifest with MD5s, as Open-Assistant publishes them."""
+    return _manifest(tmp_path, release)
+
+
+@pytest.fixture
+def sha256_manifest(tmp_path: Path, release: Dict[str, Any]) -> Path:
+    """The release's JSON manifest with SHA-256s, as PygmalionAI publishes them."""
+    return _manifest(tmp_path, release, algorithm="sha256")
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """The output folder, not created: decrypt makes it (or, refused, leaves it absent)."""
+    return tmp_path / "out"
+
+
+@pytest.mark.parametrize("vector", VECTORS["oasst"], ids=lambda vector: vector["name"])
+def test_vector_restores_byte_exact_with_its_md5(
+    vector: Dict[str, Any], tmp_path: Path, out: Path
+) -> None:
+    """Each vector (base shorter, base longer, same length) at the command line."""
+    name = vector["name"]
+    plain = plain_bytes(vector["plain_label"], vector["plain_size"], name)
+    base = generated(vector["base_label"], vector["base_size"])
+    assert md5(base) == vector["base_md5"]
+    payload = write(tmp_path / "payload" / name, oasst_reference(plain, base))
+    assert md5(payload.read_bytes()) == vector["payload_md5"]  # what xor_codec.py made
+    write(tmp_path / "llama_hf" / name, base)
+    document = {
+        "schema": "belle-patch-release/1",
+        "id": "test-oasst-vector",
+        "name": "test-oasst-vector",
+        "format": "oasst",
+        "files": [{"name": name, "md5": vector["plain_md5"]}],
+        "base_files": [{"name": name, "md5": vector["base_md5"]}],
+    }
+    listed = write(tmp_path / "manifest.json", json.dumps(document).encode())
+    result = run(
+        "decrypt", payload, "--base", tmp_path / "llama_hf", "--out", out, "--manifest", listed,
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (restored,) = json.loads(result.stdout)["restored"]
+    assert restored["verified_by"] == "MD5"
+    assert md5((out / name).read_bytes()) == vector["plain_md5"]
+    assert final_names(out) == [name]
+
+
+def test_right_base_with_lists_restores_every_file_verified(
+    release: Dict[str, Any], md5_manifest: Path, out: Path
+) -> None:
+    result = _decrypt(release, out, "--manifest", md5_manifest, "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["format"] == "oasst"
@@ -91,9 +146,7 @@ def test_right_base_with_lists_restores_every_file_verified(tmp_path: Path) -> N
         assert (out / name).read_bytes() == data
 
 
-def test_text_lines_say_which_check_verified(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    out = tmp_path / "out"
+def test_text_lines_say_which_check_verified(release: Dict[str, Any], out: Path) -> None:
     result = run("decrypt", release["payload"], out, "--base", release["base"])  # INPUT OUTDIR
     assert result.exit_code == 1  # the vector's .bin is noise after the zip signature
     assert "restored config.json (" in result.stdout
@@ -103,12 +156,11 @@ def test_text_lines_say_which_check_verified(tmp_path: Path) -> None:
     assert "pytorch_model-00002-of-00002.bin" not in final_names(out)
 
 
-def test_wrong_base_file_fails_naming_the_environment(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release)
+def test_wrong_base_file_fails_naming_the_environment(
+    release: Dict[str, Any], md5_manifest: Path, out: Path
+) -> None:
     write(release["base"] / "config.json", generated("another conversion", 480))
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest)
+    result = _decrypt(release, out, "--manifest", md5_manifest)
     assert result.exit_code == 1
     assert (
         "this base file differs from the conversion the release was made against" in result.stderr
@@ -123,11 +175,9 @@ def test_wrong_base_file_fails_naming_the_environment(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("algorithm", "label"), [("md5", "MD5"), ("sha256", "SHA-256")])
 def test_base_without_an_output_checksum_is_checked_while_restoring(
-    tmp_path: Path, algorithm: str, label: str
+    release: Dict[str, Any], out: Path, tmp_path: Path, algorithm: str, label: str
 ) -> None:
-    release = _release(tmp_path)
     manifest = _manifest(tmp_path, release, algorithm=algorithm, files=False)
-    out = tmp_path / "out"
     result = _decrypt(release, out, "--manifest", manifest, "--json", only="config.json")
     assert result.exit_code == 0, result.stderr
     (restored,) = json.loads(result.stdout)["restored"]
@@ -141,21 +191,18 @@ def test_base_without_an_output_checksum_is_checked_while_restoring(
     assert final_names(tmp_path / "out2") == []
 
 
-def test_missing_base_file_fails_that_file_naming_it(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release)
+def test_missing_base_file_fails_that_file_naming_it(
+    release: Dict[str, Any], md5_manifest: Path, out: Path
+) -> None:
     (release["base"] / "config.json").unlink()
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest)
+    result = _decrypt(release, out, "--manifest", md5_manifest)
     assert result.exit_code == 1
     assert "the base file for config.json is missing" in result.stderr
     assert "config.json" not in all_names(out)
     assert sorted(final_names(out)) == sorted(n for n in release["plain"] if n != "config.json")
 
 
-def test_added_tokens_is_copied_as_is(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    out = tmp_path / "out"
+def test_added_tokens_is_copied_as_is(release: Dict[str, Any], out: Path) -> None:
     result = _decrypt(release, out, only="added_tokens.json")
     assert result.exit_code == 0, result.stderr
     assert (out / "added_tokens.json").read_bytes() == ADDED_TOKENS
@@ -163,13 +210,10 @@ def test_added_tokens_is_copied_as_is(tmp_path: Path) -> None:
 
 
 def test_a_copied_file_that_differs_from_its_list_is_blamed_on_its_download(
-    tmp_path: Path,
+    release: Dict[str, Any], md5_manifest: Path, out: Path
 ) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release)
     write(release["payload"] / "added_tokens.json", ADDED_TOKENS + b" ")
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest, only="added_tokens.json")
+    result = _decrypt(release, out, "--manifest", md5_manifest, only="added_tokens.json")
     assert result.exit_code == 1
     assert "this file has no base file and is copied as is, but its MD5" in result.stderr
     assert "download this file again" in result.stderr
@@ -177,10 +221,9 @@ def test_a_copied_file_that_differs_from_its_list_is_blamed_on_its_download(
     assert all_names(out) == []
 
 
-def test_compressed_payloads(tmp_path: Path) -> None:
+def test_compressed_payloads(out: Path, tmp_path: Path) -> None:
     release = _release(tmp_path, gzipped=True)
     manifest = _manifest(tmp_path, release)
-    out = tmp_path / "out"
     result = _decrypt(release, out, "--manifest", manifest, "--compressed")
     assert result.exit_code == 0, result.stderr
     for name, data in release["plain"].items():
@@ -192,10 +235,10 @@ def test_compressed_payloads(tmp_path: Path) -> None:
     assert final_names(plain_out) == []
 
 
-def test_key_and_base_together_is_a_usage_error(tmp_path: Path) -> None:
-    release = _release(tmp_path)
+def test_key_and_base_together_is_a_usage_error(
+    release: Dict[str, Any], out: Path, tmp_path: Path
+) -> None:
     key = write(tmp_path / "consolidated.00.pth", generated("k", 1000))
-    out = tmp_path / "out"
     result = run("decrypt", release["payload"], "--base", release["base"], "--key", key, "-o", out)
     assert result.exit_code == 2
     assert "--key and --base exclude each other" in result.stderr
@@ -203,8 +246,7 @@ def test_key_and_base_together_is_a_usage_error(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_output_into_the_payload_folder_is_refused(tmp_path: Path) -> None:
-    release = _release(tmp_path)
+def test_output_into_the_payload_folder_is_refused(release: Dict[str, Any]) -> None:
     before = {p.name: p.read_bytes() for p in release["payload"].iterdir()}
     result = _decrypt(release, release["payload"])
     assert result.exit_code == 2
@@ -212,8 +254,9 @@ def test_output_into_the_payload_folder_is_refused(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in release["payload"].iterdir()} == before
 
 
-def test_encrypt_then_decrypt_round_trip(tmp_path: Path) -> None:
-    release = _release(tmp_path)
+def test_encrypt_then_decrypt_round_trip(
+    release: Dict[str, Any], out: Path, tmp_path: Path
+) -> None:
     model = tmp_path / "model"
     weights = torch_like("oa-weights", 4096, 3000, archive="pytorch_model")
     for name, data in release["plain"].items():
@@ -229,7 +272,6 @@ def test_encrypt_then_decrypt_round_trip(tmp_path: Path) -> None:
     manifest = json.loads((xor / "manifest.json").read_text())
     assert manifest["format"] == "oasst"
 
-    out = tmp_path / "out"
     result = run(
         "decrypt", xor, "--base", release["base"], "--out", out,
         "--manifest", xor / "manifest.json",
@@ -240,7 +282,7 @@ def test_encrypt_then_decrypt_round_trip(tmp_path: Path) -> None:
         assert (out / path.name).read_bytes() == path.read_bytes()
 
 
-def test_bundled_release_recognised_from_the_payload_folder(tmp_path: Path) -> None:
+def test_bundled_release_recognised_from_the_payload_folder(out: Path, tmp_path: Path) -> None:
     """Names of oasst-sft-6: its base MD5s are checked and its environment named."""
     payload = tmp_path / "oasst-sft-6-llama-30b-xor"
     base = tmp_path / "llama30b_hf"
@@ -248,7 +290,6 @@ def test_bundled_release_recognised_from_the_payload_folder(tmp_path: Path) -> N
     write(payload / "generation_config.json", b"{}")
     write(base / "config.json", b"\0\0")
     write(base / "generation_config.json", b"\0\0")
-    out = tmp_path / "out"
     result = run("decrypt", payload, "--base", base, "--out", out)
     assert result.exit_code == 1
     assert "release: OpenAssistant/oasst-sft-6-llama-30b-xor (recognised" in result.stderr
@@ -257,12 +298,13 @@ def test_bundled_release_recognised_from_the_payload_folder(tmp_path: Path) -> N
     assert final_names(out) == []
 
 
-def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path: Path) -> None:
+def test_api_report_names_the_format_and_what_structure_alone_verified(
+    release: Dict[str, Any], out: Path
+) -> None:
     import belle_patch
 
-    release = _release(tmp_path)
     report = belle_patch.decrypt(
-        release["payload"] / "added_tokens.json", base=release["base"], out=tmp_path / "out"
+        release["payload"] / "added_tokens.json", base=release["base"], out=out
     )
     assert report.ok and report.format == "oasst"
     assert [r.output.name for r in report.structure_only] == ["added_tokens.json"]
@@ -273,11 +315,10 @@ def test_api_report_names_the_format_and_what_structure_alone_verified(tmp_path:
     assert belle_patch.DecryptReport.verified_by(["MD5", "base MD5"]) == "MD5"
 
 
-def test_sha256_lists_verify_restored_files(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release, algorithm="sha256")
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest, "--json")
+def test_sha256_lists_verify_restored_files(
+    release: Dict[str, Any], sha256_manifest: Path, out: Path
+) -> None:
+    result = _decrypt(release, out, "--manifest", sha256_manifest, "--json")
     assert result.exit_code == 0, result.stderr
     by_name = {Path(r["output"]).name: r for r in json.loads(result.stdout)["restored"]}
     assert by_name["config.json"]["checks"] == ["SHA-256"]
@@ -285,17 +326,16 @@ def test_sha256_lists_verify_restored_files(tmp_path: Path) -> None:
     assert by_name["config.json"]["sha256"] == _sha256(release["plain"]["config.json"])
     for name, data in release["plain"].items():
         assert (out / name).read_bytes() == data
-    again = run("verify", out, "--manifest", manifest)
+    again = run("verify", out, "--manifest", sha256_manifest)
     assert again.exit_code == 0, again.stderr
 
 
-def test_wrong_base_against_sha256_lists_names_the_base_file(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release, algorithm="sha256")
+def test_wrong_base_against_sha256_lists_names_the_base_file(
+    release: Dict[str, Any], sha256_manifest: Path, out: Path
+) -> None:
     other = generated("another conversion", 480)
     write(release["base"] / "config.json", other)
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest, only="config.json")
+    result = _decrypt(release, out, "--manifest", sha256_manifest, only="config.json")
     assert result.exit_code == 1
     listed = _sha256(release["bases"]["config.json"])
     assert (
@@ -305,16 +345,15 @@ def test_wrong_base_against_sha256_lists_names_the_base_file(tmp_path: Path) -> 
     assert final_names(out) == [] and all_names(out) == []
 
 
-def test_a_wrong_restored_sha256_fails_the_file(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release, algorithm="sha256")
-    document = json.loads(manifest.read_text())
+def test_a_wrong_restored_sha256_fails_the_file(
+    release: Dict[str, Any], sha256_manifest: Path, out: Path
+) -> None:
+    document = json.loads(sha256_manifest.read_text())
     for entry in document["files"]:
         if entry["name"] == "config.json":
             entry["sha256"] = "ab" * 32
-    manifest.write_text(json.dumps(document))
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest, only="config.json")
+    sha256_manifest.write_text(json.dumps(document))
+    result = _decrypt(release, out, "--manifest", sha256_manifest, only="config.json")
     assert result.exit_code == 1
     assert "does not match the SHA-256 in the list" in result.stderr
     assert final_names(out) == [] and all_names(out) == []
@@ -341,18 +380,17 @@ def test_bundled_pygmalion_lists_use_only_confirmed_checksums() -> None:
     assert pygmalion["pytorch_model-00001-of-00002.bin"] == "98764eb949eea16f8e2e1c2d3dea0066"
 
 
-def test_an_assumed_base_list_never_fails_a_file(tmp_path: Path) -> None:
+def test_an_assumed_base_list_never_fails_a_file(
+    release: Dict[str, Any], md5_manifest: Path, out: Path
+) -> None:
     """A release whose base list is only assumed (oasst-sft-7: SFT-6's) restores by structure,
     and says why the base files were not checked."""
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release)
-    document = json.loads(manifest.read_text())
+    document = json.loads(md5_manifest.read_text())
     document["files"] = [{"name": n} for n in release["plain"]]
     document["base_uncertain"] = True
-    manifest.write_text(json.dumps(document))
+    md5_manifest.write_text(json.dumps(document))
     write(release["base"] / "config.json", release["bases"]["config.json"] + b"\0")
-    out = tmp_path / "out"
-    result = _decrypt(release, out, "--manifest", manifest, "--json", only="config.json")
+    result = _decrypt(release, out, "--manifest", md5_manifest, "--json", only="config.json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     (restored,) = report["restored"]
@@ -362,39 +400,42 @@ def test_an_assumed_base_list_never_fails_a_file(tmp_path: Path) -> None:
     assert (out / "config.json").read_bytes() == release["plain"]["config.json"]
 
 
-def test_output_restored_before_its_sha256_was_listed_counts_as_restored(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release, algorithm="sha256")
-    out = tmp_path / "out"
+def test_output_restored_before_its_sha256_was_listed_counts_as_restored(
+    release: Dict[str, Any], sha256_manifest: Path, out: Path
+) -> None:
     patch = release["payload"] / "config.json"
     first = run("decrypt", patch, "--base", release["base"], "--out", out)  # structure only
     assert first.exit_code == 0, first.stderr
     again = run(
-        "decrypt", patch, "--base", release["base"], "--out", out, "--manifest", manifest, "--json"
-    )
+        "decrypt", patch, "--base", release["base"], "--out", out, "--manifest", sha256_manifest,
+        "--json",
+    )  # fmt: skip
     assert again.exit_code == 0, again.stderr
     (restored,) = json.loads(again.stdout)["restored"]
     assert restored["status"] == "already restored"
     assert restored["sha256"] == _sha256(release["plain"]["config.json"])
     # A changed file is still refused, not taken as restored.
     write(out / "config.json", release["plain"]["config.json"] + b" ")
-    changed = run("decrypt", patch, "--base", release["base"], "--out", out, "--manifest", manifest)
+    changed = run(
+        "decrypt", patch, "--base", release["base"], "--out", out, "--manifest", sha256_manifest
+    )
     assert changed.exit_code == 1
     assert "an output that does not verify is in the way" in changed.stderr
 
 
-def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    manifest = _manifest(tmp_path, release, algorithm="sha256")
-    document = json.loads(manifest.read_text())
+def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(
+    release: Dict[str, Any], sha256_manifest: Path, out: Path
+) -> None:
+    document = json.loads(sha256_manifest.read_text())
     for entry in document["files"]:
         if entry["name"] == "added_tokens.json":
             entry["sha256"] = None
-    manifest.write_text(json.dumps(document))
-    out = tmp_path / "out"
+    sha256_manifest.write_text(json.dumps(document))
     restored = _decrypt(release, out)
     assert restored.exit_code == 1  # the vector's .bin is noise: structure alone fails it
-    result = run("verify", out / "config.json", out / "added_tokens.json", "--manifest", manifest)
+    result = run(
+        "verify", out / "config.json", out / "added_tokens.json", "--manifest", sha256_manifest
+    )
     assert "config.json: OK" in result.stdout.splitlines()
     assert (
         "test-oasst publishes no checksum for 1 of its files, which were not checked: "
@@ -402,10 +443,11 @@ def test_verify_names_only_the_files_a_sha256_list_leaves_unchecked(tmp_path: Pa
     ) in result.stderr
 
 
-def test_text_line_names_the_base_sha256_check(tmp_path: Path) -> None:
-    release = _release(tmp_path)
+def test_text_line_names_the_base_sha256_check(
+    release: Dict[str, Any], out: Path, tmp_path: Path
+) -> None:
     manifest = _manifest(tmp_path, release, algorithm="sha256", files=False)
-    result = _decrypt(release, tmp_path / "out", "--manifest", manifest, only="config.json")
+    result = _decrypt(release, out, "--manifest", manifest, only="config.json")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
         "restored config.json (502 B, verified by structure only + base SHA-256; "
@@ -413,9 +455,10 @@ def test_text_line_names_the_base_sha256_check(tmp_path: Path) -> None:
     )
 
 
-def test_common_names_alone_do_not_pull_in_a_release_base_list(tmp_path: Path) -> None:
+def test_common_names_alone_do_not_pull_in_a_release_base_list(
+    release: Dict[str, Any], tmp_path: Path
+) -> None:
     """A payload of one's own, made against another conversion, named like every HF model."""
-    release = _release(tmp_path)
     write(release["payload"] / "generation_config.json", b"{}")
     write(release["base"] / "generation_config.json", b"\0\0")
     result = run(

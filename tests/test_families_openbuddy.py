@@ -9,7 +9,8 @@ from typing import Any, Dict
 
 import pytest
 
-from belle_patch import formats
+from belle_patch import keycheck
+from belle_patch.formats import OPENBUDDY
 from belle_patch.manifest import format_md5_list
 
 from conftest import generated
@@ -24,7 +25,8 @@ from formats_data import (
 )
 from helpers import all_names, final_names, run
 
-CONFIG = family_vectors()["openbuddy"][0]  # config.json, smaller than one block
+VECTORS = family_vectors()["openbuddy"]
+CONFIG = VECTORS[0]  # config.json, smaller than one block
 WEIGHTS = torch_like("ob-weights", 4096, 5000, archive="pytorch_model")
 
 
@@ -33,11 +35,12 @@ def _key(label: str, size: int) -> bytes:
     return generated(label, size)
 
 
-def _vector_key() -> bytes:
-    return _key(CONFIG["key_label"], CONFIG["key_size"])
+def _vector_key(vector: Dict[str, Any] = CONFIG) -> bytes:
+    return _key(vector["key_label"], vector["key_size"])
 
 
-def _release(tmp_path: Path) -> Dict[str, Any]:
+@pytest.fixture
+def release(tmp_path: Path) -> Dict[str, Any]:
     """A two-file OpenBuddy release made with the publisher's rule, and its key."""
     key = _vector_key()
     config = plain_bytes(CONFIG["plain_label"], CONFIG["plain_size"], CONFIG["name"])
@@ -53,29 +56,49 @@ def _release(tmp_path: Path) -> Dict[str, Any]:
 
 
 @pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """The output folder, not created: decrypt makes it (or, refused, leaves it absent)."""
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def wrong_key(tmp_path: Path) -> Path:
+    """A key long enough for the seed, but not the one the release was made with."""
+    return write(tmp_path / "other" / "consolidated.00.pth", _key("another key", SEED_SIZE + 10))
+
+
+@pytest.fixture
 def seed_is_the_test_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the test key's first 16 MiB the seed OpenBuddy's script checks."""
-    monkeypatch.setattr(formats, "OPENBUDDY_SEED_MD5", md5(_vector_key()[:SEED_SIZE]))
+    monkeypatch.setattr(keycheck, "seed_md5", lambda fmt: md5(_vector_key()[:SEED_SIZE]))
 
 
-def test_vector_restores_byte_exact_with_its_md5(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    out = tmp_path / "out"
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda vector: vector["name"])
+def test_vector_restores_byte_exact_with_its_md5(
+    vector: Dict[str, Any], tmp_path: Path, out: Path
+) -> None:
+    """Each vector (one block, exactly one, three with a partial last) at the command line."""
+    name = vector["name"]
+    plain = plain_bytes(vector["plain_label"], vector["plain_size"], name)
+    enc = write(
+        tmp_path / "openbuddy-enc" / vector["enc_name"],
+        openbuddy_reference(plain, _vector_key(vector)),
+    )
+    assert md5(enc.read_bytes()) == vector["enc_md5"]  # the payload the publisher's script made
+    key = write(tmp_path / "7B" / "consolidated.00.pth", _vector_key(vector))
+    md5s = write(tmp_path / "md5sums.txt", format_md5_list({name: vector["plain_md5"]}).encode())
     result = run(
-        "decrypt", release["enc"] / "config.json.enc", "--key", release["key"], "--out", out,
-        "--format", "openbuddy", "--manifest", release["md5s"],
+        "decrypt", enc, "--key", key, "--out", out, "--format", "openbuddy", "--manifest", md5s,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert md5((out / "config.json").read_bytes()) == CONFIG["plain_md5"]
-    assert "restored config.json (" in result.stdout and "MD5 verified" in result.stdout
+    assert md5((out / name).read_bytes()) == vector["plain_md5"]
+    assert f"restored {name} (" in result.stdout and "MD5 verified" in result.stdout
     assert "1 restored, 0 failed" in result.stdout
 
 
 def test_auto_detected_when_the_key_starts_with_the_seed(
-    tmp_path: Path, seed_is_the_test_key: None
+    release: Dict[str, Any], out: Path, seed_is_the_test_key: None
 ) -> None:
-    release = _release(tmp_path)
-    out = tmp_path / "out"
     result = run(
         "decrypt", release["enc"], "--key", release["key"], "--out", out,
         "--manifest", release["md5s"], "--json",
@@ -91,10 +114,8 @@ def test_auto_detected_when_the_key_starts_with_the_seed(
 
 
 def test_without_a_list_each_file_is_checked_for_structure(
-    tmp_path: Path, seed_is_the_test_key: None
+    release: Dict[str, Any], out: Path, seed_is_the_test_key: None
 ) -> None:
-    release = _release(tmp_path)
-    out = tmp_path / "out"
     result = run("decrypt", release["enc"], "--key", release["key"], "--out", out)
     assert result.exit_code == 0, result.stderr
     assert "restored pytorch_model.bin (" in result.stdout
@@ -105,24 +126,25 @@ def test_without_a_list_each_file_is_checked_for_structure(
     assert final_names(out) == ["config.json", "pytorch_model.bin"]
 
 
-def test_seed_mismatch_with_format_given_warns_and_structure_decides(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    out = tmp_path / "out"
+def test_seed_mismatch_with_format_given_warns_and_structure_decides(
+    release: Dict[str, Any], out: Path
+) -> None:
     result = run(
         "decrypt", release["enc"], "--key", release["key"], "--out", out, "--format", "openbuddy",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "warning:" in result.stderr
-    assert formats.OPENBUDDY_SEED_MD5 in result.stderr
+    assert keycheck.seed_md5(OPENBUDDY) in result.stderr  # the seed the key should start with
     assert "LLaMA-1 7B consolidated.00.pth" in result.stderr
     assert final_names(out) == ["config.json", "pytorch_model.bin"]
 
 
-def test_wrong_key_fails_the_structure_check_and_leaves_nothing(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    wrong = write(tmp_path / "other" / "consolidated.00.pth", _key("another key", SEED_SIZE + 10))
-    out = tmp_path / "out"
-    result = run("decrypt", release["enc"], "--key", wrong, "--out", out, "--format", "openbuddy")
+def test_wrong_key_fails_the_structure_check_and_leaves_nothing(
+    release: Dict[str, Any], out: Path, wrong_key: Path
+) -> None:
+    result = run(
+        "decrypt", release["enc"], "--key", wrong_key, "--out", out, "--format", "openbuddy"
+    )
     assert result.exit_code == 1
     assert "config.json.enc: " in result.stderr
     # The smallest file failed with this key: the larger one is not tried.
@@ -133,12 +155,11 @@ def test_wrong_key_fails_the_structure_check_and_leaves_nothing(tmp_path: Path) 
     assert all_names(out) == []
 
 
-def test_wrong_key_with_a_list_fails_by_md5(tmp_path: Path) -> None:
-    release = _release(tmp_path)
-    wrong = write(tmp_path / "other" / "consolidated.00.pth", _key("another key", SEED_SIZE + 10))
-    out = tmp_path / "out"
+def test_wrong_key_with_a_list_fails_by_md5(
+    release: Dict[str, Any], out: Path, wrong_key: Path
+) -> None:
     result = run(
-        "decrypt", release["enc"], "--key", wrong, "--out", out, "--format", "openbuddy",
+        "decrypt", release["enc"], "--key", wrong_key, "--out", out, "--format", "openbuddy",
         "--manifest", release["md5s"],
     )  # fmt: skip
     assert result.exit_code == 1
@@ -147,11 +168,9 @@ def test_wrong_key_with_a_list_fails_by_md5(tmp_path: Path) -> None:
 
 
 def test_hashless_names_without_format_and_no_seed_match_say_the_ways_out(
-    tmp_path: Path,
+    release: Dict[str, Any], out: Path
 ) -> None:
     """Not OpenBuddy's key and no --format: a usage error naming the key it should be."""
-    release = _release(tmp_path)
-    out = tmp_path / "out"
     result = run("decrypt", release["enc"], "--key", release["key"], "--out", out)
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -163,7 +182,7 @@ def test_hashless_names_without_format_and_no_seed_match_say_the_ways_out(
     assert not out.exists()
 
 
-def test_encrypt_then_decrypt_round_trip_with_the_manifest(tmp_path: Path) -> None:
+def test_encrypt_then_decrypt_round_trip_with_the_manifest(tmp_path: Path, out: Path) -> None:
     key = write(tmp_path / "7B" / "consolidated.00.pth", _vector_key())
     model = tmp_path / "model"
     config = plain_bytes(CONFIG["plain_label"], CONFIG["plain_size"], CONFIG["name"])
@@ -183,7 +202,6 @@ def test_encrypt_then_decrypt_round_trip_with_the_manifest(tmp_path: Path) -> No
     assert all(f["sha256"] is None for f in manifest["files"])
     assert "e3b0c442" not in (enc / "md5sums.txt").read_text()
 
-    out = tmp_path / "out"
     result = run(
         "decrypt", enc / "config.json.enc", enc / "pytorch_model.bin.enc", "--key", key,
         "--out", out, "--manifest", enc / "manifest.json",
