@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from belle_patch.keystream import KeySource
-from belle_patch.manifest import format_md5_list
-from belle_patch.seal import seal_file
+from belle_patch.expect.manifest import format_md5_list
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.keystream import KeySource
 
 from staged_folder import check_target, staged_folder
 

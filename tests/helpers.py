@@ -10,10 +10,10 @@ from typing import Dict, List, Tuple
 from click.testing import CliRunner, Result
 
 from belle_patch.cli import cli
-from belle_patch.events import ProgressEvents
-from belle_patch.keystream import KeySource
-from belle_patch.manifest import format_md5_list
-from belle_patch.seal import seal_file
+from belle_patch.expect.manifest import format_md5_list
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.events import ProgressEvents
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated
 

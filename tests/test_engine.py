@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch.engine import INPUT, OUTPUT, PIPELINE_SLOTS, Consumer, pump
-from belle_patch.keystream import KeySource
+from belle_patch.stream.engine import INPUT, OUTPUT, PIPELINE_SLOTS, Consumer, pump
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated, naive_xor
 

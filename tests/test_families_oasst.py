@@ -360,7 +360,7 @@ def test_a_wrong_restored_sha256_fails_the_file(
 
 
 def test_bundled_pygmalion_lists_use_only_confirmed_checksums() -> None:
-    from belle_patch.registry import find_release
+    from belle_patch.expect.releases import find_release
 
     # pygmalion-docs' SHA-256s of merged folders are not confirmed for the uploads (for
     # metharme-13b the card lists others): a wrong list would fail good files.

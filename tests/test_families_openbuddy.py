@@ -9,9 +9,9 @@ from typing import Any, Dict
 
 import pytest
 
-from belle_patch import keycheck
-from belle_patch.formats import OPENBUDDY
-from belle_patch.manifest import format_md5_list
+from belle_patch.expect import keys as keycheck
+from belle_patch.expect.manifest import format_md5_list
+from belle_patch.formats.families import OPENBUDDY
 
 from conftest import generated
 from formats_data import (

@@ -6,14 +6,14 @@ import json
 import sys
 from pathlib import Path
 
-from belle_patch.formats import OASST, OPENBUDDY
-from belle_patch.keycheck import seed_md5
-from belle_patch.registry import (
+from belle_patch.expect.keys import seed_md5
+from belle_patch.expect.releases import (
     FAMILY_FOLDER,
     bundled_releases,
     find_release,
     releases_by_restored_names,
 )
+from belle_patch.formats.families import OASST, OPENBUDDY
 
 from helpers import run
 

@@ -14,8 +14,8 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from belle_patch.keystream import KeySource
-from belle_patch.seal import seal_file
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.keystream import KeySource
 
 from helpers import all_names, final_names, run
 
@@ -163,7 +163,7 @@ def test_not_enough_space_is_refused_before_writing(
 ) -> None:
     import shutil
 
-    from belle_patch import guards
+    from belle_patch.output import guards
 
     real = shutil.disk_usage
 
@@ -198,7 +198,7 @@ def _pid_of_nothing() -> Optional[int]:
 
 
 def test_temporaries_of_live_runs_are_kept(tmp_path: Path) -> None:
-    from belle_patch.staging import remove_stale_temporaries
+    from belle_patch.output.staging import remove_stale_temporaries
 
     dead = _pid_of_nothing()
     assert dead is not None

@@ -9,26 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch import keycheck
-from belle_patch.basestream import BaseFolder, MissingBaseFile
+from belle_patch.check.structure import StructureMismatch
 from belle_patch.errors import (
     ChecksumMismatch,
     KeyFileError,
     OutputExistsError,
     PatchFormatError,
 )
-from belle_patch.formats import BELLE, OASST, OASST_GZIP, OPENBUDDY, TECHGPT
-from belle_patch.keycheck import check_seed
-from belle_patch.keystream import KeySource
-from belle_patch.restore import (
+from belle_patch.expect import keys as keycheck
+from belle_patch.expect.keys import check_seed
+from belle_patch.formats.basestream import BaseFolder, MissingBaseFile
+from belle_patch.formats.families import BELLE, OASST, OASST_GZIP, OPENBUDDY, TECHGPT
+from belle_patch.jobs.restore import (
     ALREADY_RESTORED,
     RESTORED,
     BaseMismatch,
     RestoreOptions,
     restore_patch,
 )
-from belle_patch.seal import seal_file
-from belle_patch.structure import StructureMismatch
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated
 from formats_data import (

@@ -7,13 +7,13 @@ from typing import Any, Callable, List
 
 import pytest
 
-from belle_patch import restore as restore_module
-from belle_patch import seal as seal_module
 from belle_patch.errors import ChecksumMismatch, InputError
-from belle_patch.formats import OPENBUDDY
-from belle_patch.keystream import KeySource
-from belle_patch.restore import RestoreOptions, restore_patch
-from belle_patch.seal import seal_file
+from belle_patch.formats.families import OPENBUDDY
+from belle_patch.jobs import restore as restore_module
+from belle_patch.jobs import seal as seal_module
+from belle_patch.jobs.restore import RestoreOptions, restore_patch
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated
 from formats_data import SEED_SIZE, md5, write

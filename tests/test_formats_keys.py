@@ -9,11 +9,11 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from belle_patch.basestream import BaseFolder
 from belle_patch.errors import KeyFileError
-from belle_patch.formats import BELLE, OASST, OPENBUDDY
-from belle_patch.formats import format_by_file_name as format_by_name
-from belle_patch.keystream import KeySource
+from belle_patch.formats.basestream import BaseFolder
+from belle_patch.formats.families import BELLE, OASST, OPENBUDDY
+from belle_patch.formats.families import format_by_file_name as format_by_name
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated, naive_xor
 from formats_data import oasst_reference, write

@@ -9,12 +9,12 @@ from typing import Any, Dict
 
 import pytest
 
-from belle_patch.basestream import BaseFolder
-from belle_patch.formats import OASST, OASST_GZIP, OPENBUDDY
-from belle_patch.keystream import KeySource
-from belle_patch.restore import RESTORED, RestoreOptions, restore_patch
-from belle_patch.seal import seal_file
-from belle_patch.structure import StructureMismatch
+from belle_patch.check.structure import StructureMismatch
+from belle_patch.formats.basestream import BaseFolder
+from belle_patch.formats.families import OASST, OASST_GZIP, OPENBUDDY
+from belle_patch.jobs.restore import RESTORED, RestoreOptions, restore_patch
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated
 from formats_data import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from belle_patch.errors import InputError
-from belle_patch.hub import (
+from belle_patch.hub.address import (
     EOL_CONVERSION,
     GIT_BLOB,
     OTHER_CONVERSION,

@@ -10,21 +10,17 @@ from typing import Dict, List, Mapping
 import pytest
 
 from belle_patch.errors import UsageError
-from belle_patch.hub import (
-    CACHE_SNAPSHOT,
+from belle_patch.hub.address import (
     AddressCheck,
-    PlannedFile,
-    address_for_file,
     algorithms_for,
-    cache_root,
     check_file_against,
-    check_planned,
     content_digests,
-    detect_layout,
     git_blob_id,
-    plan_checks,
-    resolve_hub_spec,
 )
+from belle_patch.hub.book import CACHE_SNAPSHOT, PlannedFile, plan_checks
+from belle_patch.hub.cache import cache_root, resolve_hub_spec
+from belle_patch.hub.checks import check_planned
+from belle_patch.hub.detect import address_for_file, detect_layout
 from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
 from conftest import generated

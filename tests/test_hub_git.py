@@ -11,21 +11,18 @@ from typing import Dict, Mapping
 
 import pytest
 
-from belle_patch.hub import (
+from belle_patch.hub.address import (
+    EOL_AUTO_CONVERSION,
     EOL_CONVERSION,
-    GIT_CLONE,
-    AddressBook,
     AddressCheck,
-    address_for_file,
     algorithms_for,
     check_file_against,
     content_digests,
-    detect_layout,
     git_blob_id,
-    git_clone_book,
-    plan_checks,
 )
-from belle_patch.hub.address import EOL_AUTO_CONVERSION
+from belle_patch.hub.book import GIT_CLONE, AddressBook, plan_checks
+from belle_patch.hub.detect import address_for_file, detect_layout
+from belle_patch.hub.gitindex import git_clone_book
 from belle_patch.vocabulary import AddressKind, Status
 
 from conftest import generated

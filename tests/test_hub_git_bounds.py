@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch.hub import AddressBook, git_clone_book, gitindex
+from belle_patch.hub import gitindex
+from belle_patch.hub.book import AddressBook
+from belle_patch.hub.gitindex import git_clone_book
 from belle_patch.vocabulary import Status
 from test_hub_git import check, git, git_env, make_clone
 

@@ -12,22 +12,20 @@ from typing import Dict
 
 import pytest
 
-from belle_patch.hub import (
+from belle_patch.hub.address import (
+    EOL_AUTO_CONVERSION,
+    EOL_CONVERSION,
     GIT_BLOB,
+    STORED_AS_IS,
     ContentAddress,
     algorithms_for,
     check_file_against,
     content_digests,
     git_blob_id,
-    git_clone_book,
-)
-from belle_patch.hub.address import (
-    EOL_AUTO_CONVERSION,
-    EOL_CONVERSION,
-    STORED_AS_IS,
     git_stored_blob_id,
     stored_blob_name,
 )
+from belle_patch.hub.gitindex import git_clone_book
 from belle_patch.vocabulary import AddressKind, Status
 from test_hub_git import check, git, git_env, pointer
 
@@ -212,7 +210,7 @@ import sys
 from pathlib import Path
 from belle_patch.hub.address import EOL_AUTO_CONVERSION, ContentAddress
 from belle_patch.vocabulary import AddressKind
-from belle_patch.hub import algorithms_for, check_file_against, content_digests
+from belle_patch.hub.address import algorithms_for, check_file_against, content_digests
 path = Path(sys.argv[1])
 address = ContentAddress(AddressKind.GIT_BLOB_ID, sys.argv[2], int(sys.argv[3]), "t",
                          conversion=EOL_AUTO_CONVERSION)

@@ -14,17 +14,15 @@ from typing import Dict, Iterator, Mapping
 import pytest
 
 import belle_patch
-from belle_patch.hub import (
-    LOCAL_DIR,
+from belle_patch.hub.address import (
     AddressCheck,
-    address_for_file,
     algorithms_for,
     check_file_against,
     content_digests,
-    detect_layout,
     git_blob_id,
-    plan_checks,
 )
+from belle_patch.hub.book import LOCAL_DIR, plan_checks
+from belle_patch.hub.detect import address_for_file, detect_layout
 from belle_patch.vocabulary import AddressKind, Status
 
 from conftest import generated

@@ -20,8 +20,9 @@ from typing import Any, Iterator, List, Optional
 import pytest
 
 import belle_patch
-from belle_patch import batch, state
-from belle_patch.structure import Capture
+from belle_patch.check.structure import Capture
+from belle_patch.jobs import batch
+from belle_patch.output import state
 
 from conftest import generated
 from formats_data import SEED_SIZE, md5, openbuddy_reference, plain_bytes, write

@@ -18,7 +18,10 @@ from typing import Any, Dict, Optional
 import pytest
 
 from belle_patch.errors import UsageError
-from belle_patch.hub import LOCAL_DIR, detect_layout, git_blob_id, gitindex, parse_lfs_pointer
+from belle_patch.hub import gitindex
+from belle_patch.hub.address import git_blob_id, parse_lfs_pointer
+from belle_patch.hub.book import LOCAL_DIR
+from belle_patch.hub.detect import detect_layout
 from belle_patch.hub.listing import parse_listing, read_listing
 from belle_patch.hub.shards import shards_named
 from belle_patch.hub.untrusted import RefusedFile, read_small_file

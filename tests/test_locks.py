@@ -9,9 +9,9 @@ from typing import List
 
 import pytest
 
-from belle_patch import guards, locking, state
-from belle_patch.keystream import KeySource
-from belle_patch.restore import restore_patch
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.output import guards, locking, state
+from belle_patch.stream.keystream import KeySource
 
 from conftest import generated
 from helpers import Release, make_release, run

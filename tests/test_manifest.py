@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from belle_patch.errors import ManifestError
-from belle_patch.manifest import format_md5_list, parse_md5_list, read_list_text
+from belle_patch.expect.manifest import format_md5_list, parse_md5_list, read_list_text
 
 A = "0fa6ff8379308d40f090878593f085a9"
 B = "2917a1cafb895cf57e746cfd7696bfe5"

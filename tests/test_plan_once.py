@@ -15,8 +15,10 @@ import pytest
 
 import belle_patch
 import belle_patch.jobs.decrypt  # loads every module that may hold the counted functions
-from belle_patch import expectations, keycheck, registry
-from belle_patch.manifest import format_md5_list
+from belle_patch.expect import expectations
+from belle_patch.expect import keys as keycheck
+from belle_patch.expect import releases as registry
+from belle_patch.expect.manifest import format_md5_list
 
 from conftest import generated
 from formats_data import SEED_SIZE, md5, openbuddy_reference, plain_bytes, write

@@ -19,11 +19,11 @@ from helpers import Release, all_names, final_names, make_release, run
 
 # The modules that take locks or sync folders, reloaded so none keeps a module it imported.
 LOCKING_MODULES = [
-    "belle_patch.locking",
-    "belle_patch.writeback",
-    "belle_patch.state",
-    "belle_patch.staging",
-    "belle_patch.guards",
+    "belle_patch.output.locking",
+    "belle_patch.stream.writeback",
+    "belle_patch.output.state",
+    "belle_patch.output.staging",
+    "belle_patch.output.guards",
 ]
 NO_FCNTL = "import sys; sys.modules['fcntl'] = None; "
 
@@ -121,7 +121,10 @@ def test_two_decrypts_at_once_without_fcntl(release: Release, tmp_path: Path) ->
 
 
 def test_belle_patch_imports_without_fcntl() -> None:
-    code = NO_FCNTL + "import belle_patch.cli, belle_patch.restore, belle_patch.state; print('ok')"
+    code = (
+        NO_FCNTL
+        + "import belle_patch.cli, belle_patch.jobs.restore, belle_patch.output.state; print('ok')"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
@@ -131,7 +134,7 @@ def test_belle_patch_imports_without_fcntl() -> None:
 
 
 def test_windows_lock_file_uses_msvcrt_locking(fake_msvcrt: FakeMsvcrt, tmp_path: Path) -> None:
-    from belle_patch import locking
+    from belle_patch.output import locking
 
     path = tmp_path / "x.lock"
     with locking.lock_file(path) as outcome:
@@ -155,7 +158,7 @@ def test_windows_lock_file_uses_msvcrt_locking(fake_msvcrt: FakeMsvcrt, tmp_path
 def test_windows_output_lock_waits_and_can_be_cancelled(
     fake_msvcrt: FakeMsvcrt, tmp_path: Path
 ) -> None:
-    from belle_patch import guards
+    from belle_patch.output import guards
 
     class Stop(Exception):
         pass
@@ -183,7 +186,7 @@ def test_windows_output_lock_waits_and_can_be_cancelled(
 def test_windows_staged_files_are_locked_while_open(
     fake_msvcrt: FakeMsvcrt, tmp_path: Path
 ) -> None:
-    from belle_patch.staging import StagedFile, remove_stale_temporaries
+    from belle_patch.output.staging import StagedFile, remove_stale_temporaries
 
     staged = StagedFile(tmp_path, "model.bin")
     staged.write(memoryview(b"streamed so far"))
@@ -203,7 +206,7 @@ def test_windows_staged_files_are_locked_while_open(
 def test_windows_lock_file_is_removed_once_closed(
     fake_msvcrt: FakeMsvcrt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from belle_patch import locking
+    from belle_patch.output import locking
 
     path = tmp_path / "x.lock"
     monkeypatch.setattr(os, "name", "nt")

@@ -12,15 +12,15 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from belle_patch.engine import INPUT, OUTPUT, Consumer, pump
 from belle_patch.errors import BellePatchError
-from belle_patch.expectations import load_manifest_file
-from belle_patch.keystream import KeySource
-from belle_patch.manifest import parse_md5_list
-from belle_patch.patchformat import parse_patch_name
-from belle_patch.registry import release_from_json
-from belle_patch.restore import restore_patch
-from belle_patch.seal import seal_file
+from belle_patch.expect.expectations import load_manifest_file
+from belle_patch.expect.manifest import parse_md5_list
+from belle_patch.expect.releases import release_from_json
+from belle_patch.formats.header import parse_patch_name
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.engine import INPUT, OUTPUT, Consumer, pump
+from belle_patch.stream.keystream import KeySource
 
 from conftest import naive_xor
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch import keycheck
-from belle_patch.registry import MANIFEST_FOLDER, KnownKey, bundled_releases, find_release
+from belle_patch.expect import keys as keycheck
+from belle_patch.expect.releases import MANIFEST_FOLDER, KnownKey, bundled_releases, find_release
 
 from conftest import generated, naive_xor
 from helpers import all_names, final_names, make_release, run

@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from belle_patch.engine import Consumer, pump
-from belle_patch.hashing import new_hasher
-from belle_patch.safetensors_layout import (
+from belle_patch.check.safetensors_layout import (
     CHECK_LABEL,
     DTYPE_BITS,
     MAX_HEADER_SIZE,
@@ -23,6 +21,8 @@ from belle_patch.safetensors_layout import (
     check_file,
     check_prefix,
 )
+from belle_patch.stream.engine import Consumer, pump
+from belle_patch.stream.hashing import new_hasher
 from belle_patch.vocabulary import CheckKind
 
 # (name, dtype, shape), laid out one after the other in the order given.

@@ -17,8 +17,8 @@ from typing import Any, List, Set, Tuple
 import pytest
 
 import belle_patch
-from belle_patch import restore
-from belle_patch.staging import StagedFile
+from belle_patch.jobs import restore
+from belle_patch.output.staging import StagedFile
 
 from conftest import generated
 from helpers import Release, all_names, final_names, make_release
@@ -63,7 +63,7 @@ def trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trace:
     Installed only once the release is made: sealing the patches stages files too.
     """
     recorded = Trace(tmp_path / "out")
-    # The class restore.py stages with: other tests reload belle_patch.staging, which makes
+    # The class restore.py stages with: other tests reload belle_patch.output.staging, which makes
     # staging.StagedFile a new class that restore.py's imported name does not follow.
     staged_class = restore.StagedFile
     real_write = staged_class.write

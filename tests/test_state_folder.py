@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from belle_patch import guards, state
+from belle_patch.output import guards, state
 
 from conftest import generated
 from helpers import Release, final_names, make_release, run

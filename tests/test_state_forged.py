@@ -10,7 +10,7 @@ from pathlib import Path
 
 import xxhash
 
-from belle_patch import state
+from belle_patch.output import state
 
 from conftest import generated
 from helpers import default_files, make_release, run

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from belle_patch import state
+from belle_patch.output import state
 
 COUNT = 3000
 
@@ -122,7 +122,7 @@ def test_records_from_other_processes_are_seen(tmp_path: Path) -> None:
     record(tmp_path, names[0])
     assert list(state.records(tmp_path)) == [names[0]]
     code = (
-        "import sys; from pathlib import Path; from belle_patch import state\n"
+        "import sys; from pathlib import Path; from belle_patch.output import state\n"
         "for name in sys.argv[2:]:\n"
         "    state.record(Path(sys.argv[1]), name, xxh3_128='x', sha256='s', md5='m')\n"
     )

@@ -9,8 +9,8 @@ from typing import List, Tuple
 
 import pytest
 
-from belle_patch import staging
-from belle_patch.staging import StagedFile, remove_stale_temporaries
+from belle_patch.output import staging
+from belle_patch.output.staging import StagedFile, remove_stale_temporaries
 
 # No process has this id on Linux (pid_max is at most 2**22), so only the lock can tell.
 FOREIGN_PID = 999_999_999

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 import pytest
 
-from belle_patch import structure
-from belle_patch.structure import (
+from belle_patch.check import structure
+from belle_patch.check.structure import (
     Capture,
     StructureMismatch,
     check_capture,

@@ -8,9 +8,9 @@ from typing import Any, Dict
 
 import pytest
 
-from belle_patch.keystream import KeySource
-from belle_patch.restore import RESTORED, restore_patch
-from belle_patch.seal import seal_file
+from belle_patch.jobs.restore import RESTORED, restore_patch
+from belle_patch.jobs.seal import seal_file
+from belle_patch.stream.keystream import KeySource
 
 from conftest import all_vectors, generated, load_vectors, naive_xor, reference_xor, vector_inputs
 from helpers import final_names

@@ -12,8 +12,8 @@ import pytest
 
 import belle_patch
 from belle_patch import VerifyReport, verify
+from belle_patch.check.verdict import FileCheck
 from belle_patch.errors import ManifestError, UsageError
-from belle_patch.verdict import FileCheck
 
 from conftest import generated
 from helpers import Recorder

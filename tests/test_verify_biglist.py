@@ -13,8 +13,8 @@ from typing import Dict, List, Tuple
 import pytest
 
 import belle_patch
-from belle_patch.filecheck import in_order
-from belle_patch.verdict import FileCheck
+from belle_patch.check.filecheck import in_order
+from belle_patch.check.verdict import FileCheck
 
 LINES = 1_000_000
 # The bound; md5sum -c needs 2 MB, belle-patch needed 2 GB before.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from belle_patch.registry import find_release
+from belle_patch.expect.releases import find_release
 
 from conftest import generated
 from helpers import default_files, make_release, run

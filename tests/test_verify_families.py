@@ -11,8 +11,9 @@ from typing import Any, Dict, Iterator, Tuple
 import pytest
 
 import belle_patch
-from belle_patch import detection, registry
-from belle_patch.registry import Release, release_from_json
+from belle_patch.check import detection
+from belle_patch.expect import releases as registry
+from belle_patch.expect.releases import Release, release_from_json
 
 from conftest import generated
 from formats_data import (

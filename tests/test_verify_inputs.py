@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch import manifest
-from belle_patch.manifest import read_md5_list
-from belle_patch.registry import find_release
+from belle_patch.expect import manifest
+from belle_patch.expect.manifest import read_md5_list
+from belle_patch.expect.releases import find_release
 
 from conftest import generated
 from helpers import run

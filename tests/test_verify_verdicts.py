@@ -13,7 +13,7 @@ import pytest
 
 import belle_patch
 from belle_patch.errors import UsageError
-from belle_patch.events import ProgressEvents
+from belle_patch.stream.events import ProgressEvents
 from test_hub_git import git, git_env, make_clone
 from test_hub_localdir import make_local_dir
 

@@ -14,9 +14,9 @@ from typing import List, Tuple
 import pytest
 
 import belle_patch
-from belle_patch import writeback
-from belle_patch.staging import StagedFile
-from belle_patch.writeback import WritebackTracker
+from belle_patch.output.staging import StagedFile
+from belle_patch.stream import writeback
+from belle_patch.stream.writeback import WritebackTracker
 
 from conftest import generated
 from helpers import all_names, make_release

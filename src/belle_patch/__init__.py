@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
     __version__: str
 
-    from .batch import FileFailure, Skipped
-    from .errors import (
+    from belle_patch.check.verdict import FileCheck
+    from belle_patch.errors import (
         BellePatchError,
         ChecksumMismatch,
         InputError,
@@ -37,17 +37,23 @@ if TYPE_CHECKING:
         OutputError,
         UsageError,
     )
-    from .events import Progress, ProgressEvents
-    from .jobs.catalog import SampleRelease, key_needed, release, releases, sample_release
-    from .jobs.decrypt import DecryptReport, decrypt
-    from .jobs.encrypt import EncryptReport, encrypt
-    from .jobs.verify import VerifyReport, verify
-    from .keystream import CHUNK_SIZE, KeySource
-    from .registry import Release, ReleaseFile
-    from .restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
-    from .seal import SealResult, seal_file
-    from .verdict import FileCheck
-    from .vocabulary import CheckKind, DigestKind, Side, Status
+    from belle_patch.expect.releases import Release, ReleaseFile
+    from belle_patch.jobs.batch import FileFailure, Skipped
+    from belle_patch.jobs.catalog import (
+        SampleRelease,
+        key_needed,
+        release,
+        releases,
+        sample_release,
+    )
+    from belle_patch.jobs.decrypt import DecryptReport, decrypt
+    from belle_patch.jobs.encrypt import EncryptReport, encrypt
+    from belle_patch.jobs.restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
+    from belle_patch.jobs.seal import SealResult, seal_file
+    from belle_patch.jobs.verify import VerifyReport, verify
+    from belle_patch.stream.events import Progress, ProgressEvents
+    from belle_patch.stream.keystream import CHUNK_SIZE, KeySource
+    from belle_patch.vocabulary import CheckKind, DigestKind, Side, Status
 
     OK = Status.OK
     FAILED = Status.FAILED
@@ -57,8 +63,8 @@ if TYPE_CHECKING:
 
 # Imported on first use: the command line starts (and answers Ctrl-C) before numpy loads.
 _EXPORTS: Dict[str, str] = {
-    "FileFailure": ".batch",
-    "Skipped": ".batch",
+    "FileFailure": ".jobs.batch",
+    "Skipped": ".jobs.batch",
     "BellePatchError": ".errors",
     "ChecksumMismatch": ".errors",
     "InputError": ".errors",
@@ -66,8 +72,8 @@ _EXPORTS: Dict[str, str] = {
     "ManifestError": ".errors",
     "OutputError": ".errors",
     "UsageError": ".errors",
-    "Progress": ".events",
-    "ProgressEvents": ".events",
+    "Progress": ".stream.events",
+    "ProgressEvents": ".stream.events",
     "SampleRelease": ".jobs.catalog",
     "key_needed": ".jobs.catalog",
     "release": ".jobs.catalog",
@@ -79,7 +85,7 @@ _EXPORTS: Dict[str, str] = {
     "encrypt": ".jobs.encrypt",
     "VerifyReport": ".jobs.verify",
     "verify": ".jobs.verify",
-    "FileCheck": ".verdict",
+    "FileCheck": ".check.verdict",
     # The statuses by their own names too: belle_patch.OK is Status.OK.
     "OK": ".vocabulary:Status",
     "FAILED": ".vocabulary:Status",
@@ -90,16 +96,16 @@ _EXPORTS: Dict[str, str] = {
     "CheckKind": ".vocabulary",
     "DigestKind": ".vocabulary",
     "Side": ".vocabulary",
-    "CHUNK_SIZE": ".keystream",
-    "KeySource": ".keystream",
-    "Release": ".registry",
-    "ReleaseFile": ".registry",
-    "ALREADY_RESTORED": ".restore",
-    "RESTORED": ".restore",
-    "RestoreResult": ".restore",
-    "restore_patch": ".restore",
-    "SealResult": ".seal",
-    "seal_file": ".seal",
+    "CHUNK_SIZE": ".stream.keystream",
+    "KeySource": ".stream.keystream",
+    "Release": ".expect.releases",
+    "ReleaseFile": ".expect.releases",
+    "ALREADY_RESTORED": ".jobs.restore",
+    "RESTORED": ".jobs.restore",
+    "RestoreResult": ".jobs.restore",
+    "restore_patch": ".jobs.restore",
+    "SealResult": ".jobs.seal",
+    "seal_file": ".jobs.seal",
 }
 
 

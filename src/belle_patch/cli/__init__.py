@@ -14,12 +14,11 @@ from typing import Any, List
 
 import click
 
+from belle_patch.cli.demo import demo
+from belle_patch.cli.releases import releases
+from belle_patch.cli.restore import decrypt, encrypt
+from belle_patch.cli.verify import verify
 from belle_patch.errors import BellePatchError
-
-from .demo import demo
-from .releases import releases
-from .restore import decrypt, encrypt
-from .verify import verify
 
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141

@@ -11,7 +11,7 @@ import click
 
 import belle_patch
 from belle_patch import FileFailure
-from belle_patch.progress import BarProgress
+from belle_patch.cli.progress import BarProgress
 from belle_patch.units import format_bytes, format_rate
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -9,11 +9,10 @@ from typing import Optional
 import click
 
 from belle_patch import sample_release
+from belle_patch.cli.common import PATH
+from belle_patch.cli.restore import decrypt
+from belle_patch.cli.verify import verify
 from belle_patch.units import format_bytes
-
-from .common import PATH
-from .restore import decrypt
-from .verify import verify
 
 
 @click.command(short_help="Restore and verify the small sample release.")

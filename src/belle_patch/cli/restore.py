@@ -9,9 +9,7 @@ import click
 
 import belle_patch
 from belle_patch import RESTORED, CheckKind, DecryptReport, RestoreResult, SealResult
-from belle_patch.units import format_bytes
-
-from .common import (
+from belle_patch.cli.common import (
     JSON_OPTION,
     PATH,
     RELEASE_OPTION,
@@ -22,6 +20,7 @@ from .common import (
     positional_key_and_out,
     positional_out,
 )
+from belle_patch.units import format_bytes
 
 
 @click.command(short_help="Restore .enc patches with the LLaMA key, verified.")

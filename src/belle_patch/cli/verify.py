@@ -11,9 +11,8 @@ import click
 
 import belle_patch
 from belle_patch import FAILED, OK, FileCheck, ProgressEvents, VerifyReport
-from belle_patch.names import escape_name, printable, status_line
-
-from .common import JSON_OPTION, PATH, RELEASE_OPTION, jobs_option
+from belle_patch.cli.common import JSON_OPTION, PATH, RELEASE_OPTION, jobs_option
+from belle_patch.expect.names import escape_name, printable, status_line
 
 
 class _Notes(ProgressEvents):

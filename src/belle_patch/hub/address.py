@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-from belle_patch.engine import Consumer, ProgressCallback, pump
 from belle_patch.errors import InputError
-from belle_patch.hashing import Hasher, hash_file, new_hasher
-from belle_patch.keystream import CHUNK_SIZE
+from belle_patch.stream.engine import Consumer, ProgressCallback, pump
+from belle_patch.stream.hashing import Hasher, hash_file, new_hasher
+from belle_patch.stream.keystream import CHUNK_SIZE
 from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
 # The algorithm name under which a git blob id appears among computed digests.

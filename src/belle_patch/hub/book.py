@@ -9,11 +9,10 @@ from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Dict, Iterator, List, Mapping, MutableMapping, Optional, Tuple
 
+from belle_patch.hub.address import ContentAddress
+from belle_patch.hub.listing import ListedFile, Listing
+from belle_patch.hub.shards import INDEX_LIMIT, shards_named
 from belle_patch.vocabulary import Status
-
-from .address import ContentAddress
-from .listing import ListedFile, Listing
-from .shards import INDEX_LIMIT, shards_named
 
 CACHE_SNAPSHOT = "cache snapshot"
 LOCAL_DIR = "--local-dir download"

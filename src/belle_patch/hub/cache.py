@@ -27,10 +27,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from belle_patch.errors import UsageError
-from belle_patch.vocabulary import Status
-
-from .address import ContentAddress, address_from_hex
-from .book import (
+from belle_patch.hub.address import ContentAddress, address_from_hex
+from belle_patch.hub.book import (
     CACHE_SNAPSHOT,
     FOLDER_LINK,
     LINK,
@@ -39,8 +37,9 @@ from .book import (
     EntryFailure,
     walk_download,
 )
-from .listing import repo_listing
-from .untrusted import RefusedFile, is_inside, read_small_file, regular_file_size
+from belle_patch.hub.listing import repo_listing
+from belle_patch.hub.untrusted import RefusedFile, is_inside, read_small_file, regular_file_size
+from belle_patch.vocabulary import Status
 
 HUB_PREFIX = "hf:"
 REPO_KINDS = {"models": "models", "datasets": "datasets", "spaces": "spaces"}

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence, Tuple
 
-from belle_patch.engine import ProgressCallback
+from belle_patch.hub.address import (
+    AddressCheck,
+    algorithms_for,
+    check_file_against,
+    content_digests,
+)
+from belle_patch.hub.book import PlannedFile
+from belle_patch.stream.engine import ProgressCallback
 from belle_patch.vocabulary import Status
-
-from .address import AddressCheck, algorithms_for, check_file_against, content_digests
-from .book import PlannedFile
 
 
 def check_planned(

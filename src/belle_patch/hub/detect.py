@@ -8,19 +8,18 @@ from pathlib import Path
 from typing import Optional
 
 from belle_patch.errors import UsageError
-
-from .address import ContentAddress
-from .book import AddressBook
-from .cache import (
+from belle_patch.hub.address import ContentAddress
+from belle_patch.hub.book import AddressBook
+from belle_patch.hub.cache import (
     cache_repo_book,
     is_repo_folder,
     is_snapshot_folder,
     snapshot_book,
     snapshot_link_address,
 )
-from .gitindex import git_clone_book, is_git_clone
-from .listing import LOCAL_DIR_LISTING_FOLDER, read_listing
-from .localdir import is_local_dir, local_dir_book
+from belle_patch.hub.gitindex import git_clone_book, is_git_clone
+from belle_patch.hub.listing import LOCAL_DIR_LISTING_FOLDER, read_listing
+from belle_patch.hub.localdir import is_local_dir, local_dir_book
 
 
 def detect_layout(folder: Path, revision: Optional[str] = None) -> Optional[AddressBook]:

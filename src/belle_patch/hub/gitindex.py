@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from belle_patch.vocabulary import AddressKind
-
-from .address import (
+from belle_patch.hub.address import (
     EOL_AUTO_CONVERSION,
     EOL_CONVERSION,
     LFS_POINTER_MAX,
@@ -38,8 +36,9 @@ from .address import (
     ContentAddress,
     parse_lfs_pointer,
 )
-from .book import GIT_CLONE, AddressBook, is_bookkeeping
-from .untrusted import RefusedFile, is_inside, read_small_file
+from belle_patch.hub.book import GIT_CLONE, AddressBook, is_bookkeeping
+from belle_patch.hub.untrusted import RefusedFile, is_inside, read_small_file
+from belle_patch.vocabulary import AddressKind
 
 # Seconds a git child may run: enough for a clone of a few hundred thousand files, never the
 # minutes a FIFO or an endless file would hold the user for.

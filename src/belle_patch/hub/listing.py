@@ -23,10 +23,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from belle_patch.hub.address import ContentAddress
+from belle_patch.hub.untrusted import RefusedFile, read_small_file
 from belle_patch.vocabulary import AddressKind
-
-from .address import ContentAddress
-from .untrusted import RefusedFile, read_small_file
 
 LISTING_FORMAT_VERSION = 1
 # Where a ``--local-dir`` download keeps its listings (a cache repo folder keeps trees/ itself).

@@ -20,9 +20,9 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, Optional, Set, Tuple
 
-from .address import ContentAddress, address_from_hex
-from .book import LOCAL_DIR, AddressBook
-from .untrusted import RefusedFile, is_inside, read_small_file
+from belle_patch.hub.address import ContentAddress, address_from_hex
+from belle_patch.hub.book import LOCAL_DIR, AddressBook
+from belle_patch.hub.untrusted import RefusedFile, is_inside, read_small_file
 
 METADATA_FOLDER = PurePosixPath(".cache/huggingface/download")
 METADATA_SUFFIX = ".metadata"

@@ -13,7 +13,7 @@ import posixpath
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
-from .untrusted import RefusedFile, read_small_file
+from belle_patch.hub.untrusted import RefusedFile, read_small_file
 
 # A 1,000-shard index of a large model is a few hundred KiB.
 INDEX_LIMIT = 16 * 1024 * 1024

@@ -14,7 +14,7 @@ from typing import List, Mapping, Optional, TypeGuard, Union
 
 PathArg = Union[str, "os.PathLike[str]"]
 
-# What a ``progress`` object is called with (see belle_patch.events.Progress).
+# What a ``progress`` object is called with (see belle_patch.stream.events.Progress).
 PROGRESS_METHODS = ("started", "note", "file_started", "advanced", "file_done")
 
 

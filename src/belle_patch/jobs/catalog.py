@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from belle_patch.registry import Release, bundled_releases, find_release, key_description
+from belle_patch.expect.releases import Release, bundled_releases, find_release, key_description
 from belle_patch.sample import SampleRelease, sample_release
 
 

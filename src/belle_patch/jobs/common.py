@@ -8,8 +8,9 @@ import stat
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
-from belle_patch import state
-from belle_patch.batch import (
+from belle_patch.errors import KeyFileError, OutputError, UsageError
+from belle_patch.formats.header import PATCH_SUFFIX
+from belle_patch.jobs.batch import (
     Action,
     BatchReport,
     Selection,
@@ -17,13 +18,12 @@ from belle_patch.batch import (
     files_at_once,
     run_batch,
 )
-from belle_patch.errors import KeyFileError, OutputError, UsageError
-from belle_patch.events import Progress, ProgressEvents
-from belle_patch.guards import remove_empty_state_folders
-from belle_patch.keystream import KeySource
-from belle_patch.patchformat import PATCH_SUFFIX
-from belle_patch.staging import StagedFile, remove_stale_temporaries
-from belle_patch.state import STATE_FOLDER
+from belle_patch.output import state
+from belle_patch.output.guards import remove_empty_state_folders
+from belle_patch.output.staging import StagedFile, remove_stale_temporaries
+from belle_patch.output.state import STATE_FOLDER
+from belle_patch.stream.events import Progress, ProgressEvents
+from belle_patch.stream.keystream import KeySource
 
 PathInput = Union[str, "os.PathLike[str]"]
 PathInputs = Union[PathInput, Sequence[PathInput]]

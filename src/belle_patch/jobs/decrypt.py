@@ -8,21 +8,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from belle_patch.basestream import BaseFolder
-from belle_patch.batch import BatchReport, FileFailure, Selection, Skipped, StopRule
-from belle_patch.engine import ProgressCallback
+from belle_patch.check.structure import StructureMismatch
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
-from belle_patch.events import Progress, ProgressEvents
-from belle_patch.expectations import Expectations
-from belle_patch.formats import BELLE, KeyMaterial, XorFormat
-from belle_patch.guards import check_free_space
-from belle_patch.hashing import hash_file
+from belle_patch.expect.expectations import Expectations
+from belle_patch.expect.keys import check_key_fits, identify_key
+from belle_patch.expect.releases import key_description
+from belle_patch.formats.basestream import BaseFolder
+from belle_patch.formats.families import BELLE, KeyMaterial, XorFormat
+from belle_patch.formats.header import HEADER_SIZE
+from belle_patch.jobs import arguments
+from belle_patch.jobs.batch import BatchReport, FileFailure, Selection, Skipped, StopRule
+from belle_patch.jobs.common import PathInput, PathInputs, as_paths, output_folder, run_files
 from belle_patch.jobs.downloads import DownloadAddresses
-from belle_patch.keycheck import check_key_fits, identify_key
-from belle_patch.keystream import KeySource
-from belle_patch.patchformat import HEADER_SIZE
-from belle_patch.registry import key_description
-from belle_patch.restore import (
+from belle_patch.jobs.families import (
+    Choice,
+    DecryptRequest,
+    GivenList,
+    choose,
+    expectations_for,
+    refuse_output_in_inputs,
+    unverified_note,
+)
+from belle_patch.jobs.restore import (
     RESTORED,
     DownloadDamaged,
     KeyMismatch,
@@ -32,20 +39,12 @@ from belle_patch.restore import (
     base_mismatch,
     restore_patch,
 )
-from belle_patch.structure import StructureMismatch
+from belle_patch.output.guards import check_free_space
+from belle_patch.stream.engine import ProgressCallback
+from belle_patch.stream.events import Progress, ProgressEvents
+from belle_patch.stream.hashing import hash_file
+from belle_patch.stream.keystream import KeySource
 from belle_patch.vocabulary import CheckKind, DigestKind
-
-from . import arguments
-from .common import PathInput, PathInputs, as_paths, output_folder, run_files
-from .families import (
-    Choice,
-    DecryptRequest,
-    GivenList,
-    choose,
-    expectations_for,
-    refuse_output_in_inputs,
-    unverified_note,
-)
 
 
 @dataclass(frozen=True)

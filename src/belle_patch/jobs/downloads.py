@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from belle_patch.errors import BellePatchError
-from belle_patch.hub import CACHE_SNAPSHOT, AddressBook, ContentAddress, detect_layout
+from belle_patch.hub.address import ContentAddress
+from belle_patch.hub.book import CACHE_SNAPSHOT, AddressBook
 from belle_patch.hub.cache import (
     is_hub_spec,
     is_repo_folder,
     resolve_hub_spec,
     snapshot_link_address,
 )
-from belle_patch.hub.detect import download_root
+from belle_patch.hub.detect import detect_layout, download_root
 
 
 def resolve_download_inputs(inputs: List[Path]) -> List[Path]:

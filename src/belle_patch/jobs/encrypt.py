@@ -7,26 +7,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from belle_patch.basestream import BaseFolder
-from belle_patch.batch import FileFailure, Selection, Skipped, select_inputs
-from belle_patch.engine import ProgressCallback
 from belle_patch.errors import BellePatchError, UsageError
-from belle_patch.events import Progress, ProgressEvents
-from belle_patch.formats import BELLE, OASST, OPENBUDDY, KeyMaterial, XorFormat
+from belle_patch.expect.keys import check_seed
+from belle_patch.formats.basestream import BaseFolder
+from belle_patch.formats.families import BELLE, OASST, OPENBUDDY, KeyMaterial, XorFormat
+from belle_patch.formats.header import PATCH_SUFFIX, parse_patch_name
+from belle_patch.jobs import arguments
+from belle_patch.jobs.batch import FileFailure, Selection, Skipped, select_inputs
+from belle_patch.jobs.common import (
+    PathInput,
+    PathInputs,
+    as_paths,
+    open_key,
+    output_folder,
+    run_files,
+)
 from belle_patch.jobs.families import refuse_output_in_inputs
-from belle_patch.keycheck import check_seed
-from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
-from belle_patch.publish import (
+from belle_patch.jobs.publish import (
     DOWNLOADS_LIST,
     JSON_MANIFEST,
     MANIFEST_SCHEMA,
     RESTORED_LIST,
     write_release_lists,
 )
-from belle_patch.seal import SealResult, seal_file
-
-from . import arguments
-from .common import PathInput, PathInputs, as_paths, open_key, output_folder, run_files
+from belle_patch.jobs.seal import SealResult, seal_file
+from belle_patch.stream.engine import ProgressCallback
+from belle_patch.stream.events import Progress, ProgressEvents
 
 LIST_NAMES = (DOWNLOADS_LIST, RESTORED_LIST, JSON_MANIFEST)
 

@@ -12,12 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from belle_patch.basestream import BaseFolder
-from belle_patch.batch import Selection, select_inputs
 from belle_patch.errors import BellePatchError, UsageError
-from belle_patch.events import Progress
-from belle_patch.expectations import Expectations, load_manifest_file
-from belle_patch.formats import (
+from belle_patch.expect.expectations import Expectations, load_manifest_file
+from belle_patch.expect.keys import SeedCheck, check_seed
+from belle_patch.expect.releases import (
+    Release,
+    find_release,
+    releases_by_patch_names,
+    releases_by_payload_folder,
+    releases_by_restored_names,
+)
+from belle_patch.formats.basestream import BaseFolder
+from belle_patch.formats.families import (
     BASE_FOLDER,
     BELLE,
     FORMATS,
@@ -30,19 +36,12 @@ from belle_patch.formats import (
     format_by_file_name,
     format_named,
 )
-from belle_patch.keycheck import SeedCheck, check_seed
-from belle_patch.keystream import KeySource
-from belle_patch.patchformat import PATCH_SUFFIX, parse_patch_name
-from belle_patch.registry import (
-    Release,
-    find_release,
-    releases_by_patch_names,
-    releases_by_payload_folder,
-    releases_by_restored_names,
-)
-
-from .common import PathInput, PathInputs, as_paths, open_key
-from .downloads import resolve_download_inputs
+from belle_patch.formats.header import PATCH_SUFFIX, parse_patch_name
+from belle_patch.jobs.batch import Selection, select_inputs
+from belle_patch.jobs.common import PathInput, PathInputs, as_paths, open_key
+from belle_patch.jobs.downloads import resolve_download_inputs
+from belle_patch.stream.events import Progress
+from belle_patch.stream.keystream import KeySource
 
 # What sits beside a payload in the publishers' repositories (and the lists encrypt writes),
 # never XORed.

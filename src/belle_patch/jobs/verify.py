@@ -8,26 +8,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from belle_patch.batch import files_hashed_at_once
-from belle_patch.choice import checks_for, choose_expectations, unchecked_names
-from belle_patch.detection import ContentProbe
-from belle_patch.downloadcheck import DownloadPlan, check_download, planned_files, readable_index
+from belle_patch.check.choice import checks_for, choose_expectations, unchecked_names
+from belle_patch.check.detection import ContentProbe
+from belle_patch.check.downloads import DownloadPlan, check_download, planned_files, readable_index
+from belle_patch.check.filecheck import CheckHooks, verify_entries
+from belle_patch.check.fileindex import FileIndex, index_files, regular_size
+from belle_patch.check.verdict import FileCheck
 from belle_patch.errors import UsageError
-from belle_patch.events import Progress, ProgressEvents
-from belle_patch.expectations import Expectations
-from belle_patch.filecheck import CheckHooks, verify_entries
-from belle_patch.fileindex import FileIndex, index_files, regular_size
-from belle_patch.hub import (
-    AddressBook,
-    ListedFile,
-    detect_layout,
-    is_hub_spec,
-    not_downloaded,
-    resolve_hub_spec,
-)
+from belle_patch.expect.expectations import Expectations
+from belle_patch.hub.book import AddressBook, not_downloaded
+from belle_patch.hub.cache import is_hub_spec, resolve_hub_spec
+from belle_patch.hub.detect import detect_layout
+from belle_patch.hub.listing import ListedFile
 from belle_patch.jobs import arguments
+from belle_patch.jobs.batch import files_hashed_at_once
+from belle_patch.stream.events import Progress, ProgressEvents
 from belle_patch.units import format_bytes
-from belle_patch.verdict import FileCheck
 from belle_patch.vocabulary import Side, Status
 
 BASE_DIFFERS = "this base file differs from the conversion the release was made against"
@@ -45,7 +41,7 @@ class VerifyReport:
     (and, with ``strict``, every list line was well formed), as ``md5sum -c`` decides.
     ``against`` names what the files were checked against (a release name, a list's path
     or the state file of a folder belle-patch restored); ``release`` is the bundled
-    release's id, or None. ``files`` holds one :class:`~belle_patch.verdict.FileCheck`
+    release's id, or None. ``files`` holds one :class:`~belle_patch.check.verdict.FileCheck`
     per checked name, in list order. ``problems`` holds ``(line number, problem)`` for the
     list lines that could not be read (the first 100; ``problem_count`` counts them all).
     ``notes`` are the one-line remarks made along the way; ``unchecked`` names the files
@@ -147,9 +143,9 @@ def verify(
     files are hashed at once (default: the number of cores). ``ignore_missing`` skips
     listed files that are absent; ``strict`` fails on malformed list lines.
 
-    ``progress`` (see :class:`belle_patch.events.ProgressEvents`) gets ``note`` for each
+    ``progress`` (see :class:`belle_patch.stream.events.ProgressEvents`) gets ``note`` for each
     remark, ``started`` once, ``file_started``/``advanced`` while hashing and
-    ``file_done`` with each :class:`~belle_patch.verdict.FileCheck`.
+    ``file_done`` with each :class:`~belle_patch.check.verdict.FileCheck`.
 
     Returns a :class:`VerifyReport`: ``ok`` (every checked file matched, as ``md5sum -c``
     decides), ``against`` and ``release`` (what was used), ``files`` (one ``FileCheck``
@@ -171,7 +167,7 @@ def verify(
     neither a path nor an iterable of paths (``str`` or ``os.PathLike``; bytes paths are
     refused), ``manifest`` not a path or None, ``release`` or ``revision`` not a ``str`` or
     None, ``jobs`` not an ``int`` or None, a flag not ``True`` or ``False``, ``progress``
-    without the methods of :class:`belle_patch.events.ProgressEvents`.
+    without the methods of :class:`belle_patch.stream.events.ProgressEvents`.
 
     >>> report = verify(["model/"], manifest="md5sums.txt")  # doctest: +SKIP
     >>> report.ok, [(f.name, f.status) for f in report.failed]  # doctest: +SKIP

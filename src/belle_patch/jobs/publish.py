@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .formats import BELLE, XorFormat
-from .manifest import encode_md5_list
-from .seal import SealResult
-from .staging import StagedFile
+from belle_patch.expect.manifest import encode_md5_list
+from belle_patch.formats.families import BELLE, XorFormat
+from belle_patch.jobs.seal import SealResult
+from belle_patch.output.staging import StagedFile
 
 DOWNLOADS_LIST = "md5sums-enc.txt"
 RESTORED_LIST = "md5sums.txt"

@@ -12,8 +12,8 @@ import json
 import pickletools
 from typing import Optional
 
-from .errors import ChecksumMismatch
-from .vocabulary import CheckKind, DigestKind
+from belle_patch.errors import ChecksumMismatch
+from belle_patch.vocabulary import CheckKind, DigestKind
 
 # Enough for every magic below (safetensors: 8-byte length and the first byte of its JSON).
 HEAD_SIZE = 16

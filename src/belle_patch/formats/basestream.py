@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Mapping, Optional
 
 import numpy as np
 
-from .errors import InputError, KeyFileError
-from .hashing import Hasher, new_hasher
-from .keystream import CHUNK_SIZE
+from belle_patch.errors import InputError, KeyFileError
+from belle_patch.stream.hashing import Hasher, new_hasher
+from belle_patch.stream.keystream import CHUNK_SIZE
 
 if TYPE_CHECKING:
-    from .keystream import ByteArray
+    from belle_patch.stream.keystream import ByteArray
 
 
 class MissingBaseFile(InputError):

@@ -9,7 +9,7 @@ from typing import (
     Tuple,
 )
 
-from .vocabulary import DigestKind, Status
+from belle_patch.vocabulary import DigestKind, Status
 
 # What vouched for an OK file (FileCheck.verified_by), besides a content address kind.
 BY_MD5 = "MD5"

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Set, Tuple
 
-from .errors import ManifestError, UsageError
-from .formats import HASHED_NAME_FORMATS, XorFormat, format_listed_as
-from .patchformat import check_safe_name
-from .vocabulary import ReleaseFormat
+from belle_patch.errors import ManifestError, UsageError
+from belle_patch.formats.families import HASHED_NAME_FORMATS, XorFormat, format_listed_as
+from belle_patch.formats.header import check_safe_name
+from belle_patch.vocabulary import ReleaseFormat
 
-MANIFEST_FOLDER = Path(__file__).resolve().parent / "manifests"
+MANIFEST_FOLDER = Path(__file__).resolve().parent.parent / "manifests"
 FAMILY_FOLDER = MANIFEST_FOLDER / "families"
 # A list that records no format, or one unknown here, is read as BELLE's (the first format).
 _DEFAULT_FORMAT = ReleaseFormat.HEADER

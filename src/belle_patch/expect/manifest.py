@@ -2,7 +2,7 @@
 
 A line is read the way ``md5sum -c`` reads it: ``<md5>  <name>`` (text), ``<md5> *<name>``
 (binary), ``<md5> <name>`` (``md5 -r``) or the BSD form ``MD5 (<name>) = <md5>``; a leading
-backslash marks an escaped name (see :mod:`belle_patch.names`). Everything after the type
+backslash marks an escaped name (see :mod:`belle_patch.expect.names`). Everything after the type
 marker is the name, trailing spaces included. Lines as pasted from a web page are also
 tolerated: ``./`` prefixes, CRLF endings, NUL bytes (also shown as ``^@``) at the start or
 end of a line (never inside a name), blank and ``#`` lines.
@@ -23,9 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
 
-from .errors import ManifestError
-from .names import checksum_line, decode_line, encode_text, printable, unescape_name
-from .vocabulary import Status
+from belle_patch.errors import ManifestError
+from belle_patch.expect.names import (
+    checksum_line,
+    decode_line,
+    encode_text,
+    printable,
+    unescape_name,
+)
+from belle_patch.vocabulary import Status
 
 MAX_LIST_BYTES = 64 * 1024 * 1024
 MAX_LINE_BYTES = 64 * 1024

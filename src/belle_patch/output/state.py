@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
-from .locking import is_link, lock_file, open_regular
-from .staging import sync_folder
+from belle_patch.output.locking import is_link, lock_file, open_regular
+from belle_patch.output.staging import sync_folder
 
 STATE_FOLDER = ".belle-patch"
 STATE_FILE = "state.json"

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Optional
 
-from .engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump_file
-from .errors import InputError, UsageError
-from .formats import BELLE, KeyMaterial, XorFormat
-from .hashing import Hasher, new_hasher
-from .keystream import ChunkKey
-from .patchformat import HEADER_SIZE
-from .staging import StagedFile
-from .vocabulary import DigestKind
+from belle_patch.errors import InputError, UsageError
+from belle_patch.formats.families import BELLE, KeyMaterial, XorFormat
+from belle_patch.formats.header import HEADER_SIZE
+from belle_patch.output.staging import StagedFile
+from belle_patch.stream.engine import INPUT, OUTPUT, Consumer, ProgressCallback, pump_file
+from belle_patch.stream.hashing import Hasher, new_hasher
+from belle_patch.stream.keystream import ChunkKey
+from belle_patch.vocabulary import DigestKind
 
 
 @dataclass(frozen=True)

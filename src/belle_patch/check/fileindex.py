@@ -15,8 +15,8 @@ from typing import (
     Tuple,
 )
 
-from . import state
-from .errors import UsageError
+from belle_patch.errors import UsageError
+from belle_patch.output import state
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional
 
-from .events import ProgressEvents
+from belle_patch import ProgressEvents
 
 if TYPE_CHECKING:
     from tqdm import tqdm

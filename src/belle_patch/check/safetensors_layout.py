@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import IO, Any, Optional, Union
 
-from .vocabulary import CheckKind
+from belle_patch.vocabulary import CheckKind
 
 # What a verify report says of a file checked this way.
 CHECK_LABEL = CheckKind.STRUCTURE_ONLY

@@ -12,19 +12,19 @@ from typing import (
     Tuple,
 )
 
-from . import state
-from .errors import BellePatchError, UsageError
-from .expectations import Expectations
-from .fileindex import FileIndex, ambiguous_name_error, regular_size, same_file
-from .formats import LISTED_FORMATS
-from .hashing import hash_file
-from .registry import (
+from belle_patch.check.fileindex import FileIndex, ambiguous_name_error, regular_size, same_file
+from belle_patch.errors import BellePatchError, UsageError
+from belle_patch.expect.expectations import Expectations
+from belle_patch.expect.releases import (
     Release,
     bundled_releases,
     releases_by_patch_names,
     releases_sharing_restored_names,
 )
-from .vocabulary import DigestKind
+from belle_patch.formats.families import LISTED_FORMATS
+from belle_patch.output import state
+from belle_patch.stream.hashing import hash_file
+from belle_patch.vocabulary import DigestKind
 
 
 class ContentProbe:

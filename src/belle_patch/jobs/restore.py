@@ -11,19 +11,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Dict, List, Optional, cast
 
-from . import state
-from .basestream import BaseStream
-from .engine import INPUT, Consumer, ProgressCallback, pump_file
-from .errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
-from .formats import BELLE, TECHGPT, KeyMaterial, XorFormat
-from .guards import output_lock
-from .hashing import Hasher, hash_file, new_hasher
-from .hub.address import ContentAddress, check_file_against, content_digests, new_digest_hasher
-from .keystream import ChunkKey
-from .patchformat import PROBE_SIZE, check_header, check_lfs, parse_patch_name
-from .staging import StagedFile
-from .structure import Capture, check_capture, check_label
-from .vocabulary import AddressKind, CheckKind, DigestKind
+from belle_patch.check.structure import Capture, check_capture, check_label
+from belle_patch.errors import ChecksumMismatch, InputError, OutputExistsError, PatchFormatError
+from belle_patch.formats.basestream import BaseStream
+from belle_patch.formats.families import BELLE, TECHGPT, KeyMaterial, XorFormat
+from belle_patch.formats.header import PROBE_SIZE, check_header, check_lfs, parse_patch_name
+from belle_patch.hub.address import (
+    ContentAddress,
+    check_file_against,
+    content_digests,
+    new_digest_hasher,
+)
+from belle_patch.output import state
+from belle_patch.output.guards import output_lock
+from belle_patch.output.staging import StagedFile
+from belle_patch.stream.engine import INPUT, Consumer, ProgressCallback, pump_file
+from belle_patch.stream.hashing import Hasher, hash_file, new_hasher
+from belle_patch.stream.keystream import ChunkKey
+from belle_patch.vocabulary import AddressKind, CheckKind, DigestKind
 
 RESTORED = "restored"
 ALREADY_RESTORED = "already restored"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import LfsPointerError, PatchFormatError, UnsafeNameError
+from belle_patch.errors import LfsPointerError, PatchFormatError, UnsafeNameError
 
 HEADER_SIZE = 32
 PATCH_SUFFIX = ".enc"

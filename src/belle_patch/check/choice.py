@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional
 
-from .detection import (
+from belle_patch.check.detection import (
     ContentProbe,
     no_release_error,
     recorded_expectations,
@@ -22,12 +22,12 @@ from .detection import (
     releases_of_base,
     shipped_in_clear,
 )
-from .errors import UsageError
-from .expectations import Expectations, load_manifest_file
-from .fileindex import FileIndex
-from .formats import OASST, OPENBUDDY
-from .registry import Release, find_release
-from .vocabulary import Side
+from belle_patch.check.fileindex import FileIndex
+from belle_patch.errors import UsageError
+from belle_patch.expect.expectations import Expectations, load_manifest_file
+from belle_patch.expect.releases import Release, find_release
+from belle_patch.formats.families import OASST, OPENBUDDY
+from belle_patch.vocabulary import Side
 
 FAMILY_FORMATS = (OPENBUDDY, OASST)
 # A JSON file's first bytes, enough to tell a readable config from an XORed one.

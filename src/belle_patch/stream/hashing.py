@@ -11,9 +11,9 @@ from typing import BinaryIO, Callable, Dict, Optional, Protocol, Sequence
 
 import xxhash
 
-from .engine import Consumer, ProgressCallback, pump
-from .keystream import CHUNK_SIZE
-from .vocabulary import DigestKind
+from belle_patch.stream.engine import Consumer, ProgressCallback, pump
+from belle_patch.stream.keystream import CHUNK_SIZE
+from belle_patch.vocabulary import DigestKind
 
 
 class Hasher(Protocol):

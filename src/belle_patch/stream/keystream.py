@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 
-from .errors import KeyFileError
+from belle_patch.errors import KeyFileError
 
 CHUNK_SIZE = 10 * 1024 * 1024
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, Mapping, Optional, Tuple
 
-from .errors import ManifestError
-from .manifest import MAX_LIST_BYTES, iter_list_lines, open_list, parse_md5_lines
-from .names import decode_line
-from .patchformat import PATCH_SUFFIX
-from .registry import Release, release_from_json
-from .vocabulary import Side
+from belle_patch.errors import ManifestError
+from belle_patch.expect.manifest import MAX_LIST_BYTES, iter_list_lines, open_list, parse_md5_lines
+from belle_patch.expect.names import decode_line
+from belle_patch.expect.releases import Release, release_from_json
+from belle_patch.formats.header import PATCH_SUFFIX
+from belle_patch.vocabulary import Side
 
 
 @dataclass(frozen=True)

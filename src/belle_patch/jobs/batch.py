@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Generic, List, Optional, Sequence, Set, TypeVar, Union
 
-from .engine import ProgressCallback
-from .errors import BellePatchError, InputError, UsageError
-from .events import Progress
+from belle_patch.errors import BellePatchError, InputError, UsageError
+from belle_patch.stream.engine import ProgressCallback
+from belle_patch.stream.events import Progress
 
 ResultT = TypeVar("ResultT")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, List, Optional, Tuple, Type
 
-from .errors import OutputError
-from .locking import BUSY, UNSUPPORTED, is_link, open_regular, try_lock, unlock
-from .writeback import WritebackTracker
+from belle_patch.errors import OutputError
+from belle_patch.output.locking import BUSY, UNSUPPORTED, is_link, open_regular, try_lock, unlock
+from belle_patch.stream.writeback import WritebackTracker
 
 TEMP_MARKER = ".belle-patch-"
 TEMP_SUFFIX = ".tmp"

@@ -23,13 +23,13 @@ from typing import (
     cast,
 )
 
-from . import state
-from .engine import ProgressCallback
-from .errors import BellePatchError
-from .fileindex import FileIndex
-from .hashing import NOT_REGULAR, NotRegularFile, hash_file
-from .verdict import _BY_MD5, _BY_RECORD, _BY_SHA256, FileCheck
-from .vocabulary import DigestKind, Status
+from belle_patch.check.fileindex import FileIndex
+from belle_patch.check.verdict import _BY_MD5, _BY_RECORD, _BY_SHA256, FileCheck
+from belle_patch.errors import BellePatchError
+from belle_patch.output import state
+from belle_patch.stream.engine import ProgressCallback
+from belle_patch.stream.hashing import NOT_REGULAR, NotRegularFile, hash_file
+from belle_patch.vocabulary import DigestKind, Status
 
 NO_SUCH_FILE = "No such file or directory"
 

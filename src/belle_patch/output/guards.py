@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from . import state
-from .errors import OutputError
-from .locking import lock_file
-from .units import format_bytes
+from belle_patch.errors import OutputError
+from belle_patch.output import state
+from belle_patch.output.locking import lock_file
+from belle_patch.units import format_bytes
 
 LOCK_FOLDER = "locks"
 # Another run may remove an empty locks folder between our mkdir and our open.

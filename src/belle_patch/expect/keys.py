@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-from .engine import ProgressCallback
-from .errors import KeyFileError, ManifestError, UsageError
-from .formats import OPENBUDDY, OPENBUDDY_KEY_NAME, XorFormat
-from .hashing import hash_file, new_hasher
-from .keystream import KeySource
-from .registry import KnownKey, Release, key_description, known_keys
-from .vocabulary import DigestKind
+from belle_patch.errors import KeyFileError, ManifestError, UsageError
+from belle_patch.expect.releases import KnownKey, Release, key_description, known_keys
+from belle_patch.formats.families import OPENBUDDY, OPENBUDDY_KEY_NAME, XorFormat
+from belle_patch.stream.engine import ProgressCallback
+from belle_patch.stream.hashing import hash_file, new_hasher
+from belle_patch.stream.keystream import KeySource
+from belle_patch.vocabulary import DigestKind
 
 MIB = 1024 * 1024
 # What keys.json records the MD5 of (md5_first_16mib): also the length of OpenBuddy's seed.

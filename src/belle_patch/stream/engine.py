@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Sequence, 
 
 import numpy as np
 
-from .errors import InputError
-from .keystream import CHUNK_SIZE, ChunkKey
+from belle_patch.errors import InputError
+from belle_patch.stream.keystream import CHUNK_SIZE, ChunkKey
 
 if TYPE_CHECKING:
-    from .keystream import ByteArray
+    from belle_patch.stream.keystream import ByteArray
 
 INPUT = "input"
 OUTPUT = "output"

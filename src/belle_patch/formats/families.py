@@ -22,12 +22,12 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Dict, FrozenSet, Optional, Union
 
-from .basestream import BaseFolder
-from .errors import KeyFileError, PatchFormatError, UsageError
-from .keystream import ChunkKey, KeySource
-from .patchformat import EMPTY_SHA256, PATCH_SUFFIX, check_safe_name, parse_patch_name
-from .patchformat import patch_name as hashed_patch_name
-from .vocabulary import ReleaseFormat
+from belle_patch.errors import KeyFileError, PatchFormatError, UsageError
+from belle_patch.formats.basestream import BaseFolder
+from belle_patch.formats.header import EMPTY_SHA256, PATCH_SUFFIX, check_safe_name, parse_patch_name
+from belle_patch.formats.header import patch_name as hashed_patch_name
+from belle_patch.stream.keystream import ChunkKey, KeySource
+from belle_patch.vocabulary import ReleaseFormat
 
 KeyMaterial = Union[KeySource, BaseFolder]
 

@@ -14,20 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Collection, List, Mapping, Optional, Tuple
 
-from . import hub, state
-from .errors import BellePatchError
-from .filecheck import CheckHooks, check_file
-from .fileindex import FileIndex, regular_size
-from .hashing import NOT_REGULAR
-from .verdict import BY_MD5, FileCheck
-from .vocabulary import DigestKind, Status
+from belle_patch.check.filecheck import CheckHooks, check_file
+from belle_patch.check.fileindex import FileIndex, regular_size
+from belle_patch.check.verdict import BY_MD5, FileCheck
+from belle_patch.errors import BellePatchError
+from belle_patch.hub.address import AddressCheck
+from belle_patch.hub.book import AddressBook, PlannedFile, plan_checks
+from belle_patch.hub.checks import check_planned
+from belle_patch.output import state
+from belle_patch.stream.hashing import NOT_REGULAR
+from belle_patch.vocabulary import DigestKind, Status
 
 
 @dataclass(frozen=True)
 class DownloadPlan:
     """What to check in a download: its planned files and the MD5s listed for some names."""
 
-    planned: Tuple[hub.PlannedFile, ...]
+    planned: Tuple[PlannedFile, ...]
     md5s: Mapping[str, str]
     md5_source: str = ""
 
@@ -45,25 +48,25 @@ class DownloadPlan:
 
 
 def planned_files(
-    book: hub.AddressBook, leave_out: Collection[Path] = (), *, complete: bool = False
-) -> List[hub.PlannedFile]:
+    book: AddressBook, leave_out: Collection[Path] = (), *, complete: bool = False
+) -> List[PlannedFile]:
     """Every file of the download to report on. Files of belle-patch's own state folder and
     ``leave_out`` (the MD5 list being used, when it lies in the folder) are left out unless
     the download gives them an address. ``complete``: every file of the revision's listing
     that was not downloaded is MISSING."""
     left_out = {Path(path).resolve() for path in leave_out}
 
-    def kept(entry: hub.PlannedFile) -> bool:
+    def kept(entry: PlannedFile) -> bool:
         if entry.address is not None or entry.status != Status.NOT_VERIFIED:
             return True
         if entry.name.split("/")[0] == state.STATE_FOLDER:
             return False
         return entry.path.resolve() not in left_out
 
-    return [entry for entry in hub.plan_checks(book, complete=complete) if kept(entry)]
+    return [entry for entry in plan_checks(book, complete=complete) if kept(entry)]
 
 
-def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:
+def readable_index(planned: List[PlannedFile]) -> FileIndex:
     """The planned files that may be read, by name: for telling a release by its names and
     content without opening a link that leads out of the cache."""
     entries = {
@@ -80,11 +83,11 @@ def readable_index(planned: List[hub.PlannedFile]) -> FileIndex:
     return FileIndex((), entries)
 
 
-def _is_read(entry: hub.PlannedFile, md5s: Mapping[str, str]) -> bool:
+def _is_read(entry: PlannedFile, md5s: Mapping[str, str]) -> bool:
     return entry.to_hash or (entry.status == Status.NOT_VERIFIED and entry.name in md5s)
 
 
-def _judged(entry: hub.PlannedFile, expected_md5: str) -> FileCheck:
+def _judged(entry: PlannedFile, expected_md5: str) -> FileCheck:
     """The verdict of a file the plan decided on without reading it."""
     method = entry.address.kind if entry.address is not None else ""
     if entry.status == Status.MISSING:
@@ -107,8 +110,8 @@ def _judged(entry: hub.PlannedFile, expected_md5: str) -> FileCheck:
 
 
 def _combined(
-    entry: hub.PlannedFile,
-    verdict: hub.AddressCheck,
+    entry: PlannedFile,
+    verdict: AddressCheck,
     digests: Mapping[str, str],
     expected_md5: str,
     md5_source: str,
@@ -154,7 +157,7 @@ def _combined(
 
 
 def check_planned_file(
-    entry: hub.PlannedFile,
+    entry: PlannedFile,
     expected_md5: str = "",
     *,
     md5_source: str = "",
@@ -172,7 +175,7 @@ def check_planned_file(
         )
     hooks.on_start(entry.path, size)
     try:
-        verdict, digests = hub.check_planned(
+        verdict, digests = check_planned(
             entry, (DigestKind.MD5,) if expected_md5 else (), on_progress=hooks.on_progress
         )
     except OSError as exc:
@@ -198,7 +201,7 @@ def check_download(
     not hold (missing). Results in plan order, then list order."""
     hooks = hooks or CheckHooks()
 
-    def planned(entry: hub.PlannedFile) -> FileCheck:
+    def planned(entry: PlannedFile) -> FileCheck:
         result = check_planned_file(
             entry, plan.md5s.get(entry.name, ""), md5_source=plan.md5_source, hooks=hooks
         )
