@@ -20,12 +20,12 @@ from belle_patch.expect import keys as keycheck
 from belle_patch.expect.keys import check_seed
 from belle_patch.formats.basestream import BaseFolder, MissingBaseFile
 from belle_patch.formats.families import BELLE, OASST, OASST_GZIP, OPENBUDDY, TECHGPT
-from belle_patch.jobs.restore import (
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.jobs.restore_types import (
     ALREADY_RESTORED,
     RESTORED,
     BaseMismatch,
     RestoreOptions,
-    restore_patch,
 )
 from belle_patch.jobs.seal import seal_file
 from belle_patch.stream.keystream import KeySource

@@ -11,7 +11,8 @@ from belle_patch.errors import ChecksumMismatch, InputError
 from belle_patch.formats.families import OPENBUDDY
 from belle_patch.jobs import restore as restore_module
 from belle_patch.jobs import seal as seal_module
-from belle_patch.jobs.restore import RestoreOptions, restore_patch
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.jobs.restore_types import RestoreOptions
 from belle_patch.jobs.seal import seal_file
 from belle_patch.stream.keystream import KeySource
 

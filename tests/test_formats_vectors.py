@@ -12,7 +12,8 @@ import pytest
 from belle_patch.check.structure import StructureMismatch
 from belle_patch.formats.basestream import BaseFolder
 from belle_patch.formats.families import OASST, OASST_GZIP, OPENBUDDY
-from belle_patch.jobs.restore import RESTORED, RestoreOptions, restore_patch
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.jobs.restore_types import RESTORED, RestoreOptions
 from belle_patch.jobs.seal import seal_file
 from belle_patch.stream.keystream import KeySource
 

@@ -10,17 +10,15 @@ import pytest
 from belle_patch.errors import InputError
 from belle_patch.hub.address import (
     EOL_CONVERSION,
-    GIT_BLOB,
     OTHER_CONVERSION,
     ContentAddress,
-    GitBlobHasher,
     address_from_hex,
     algorithms_for,
     check_file_against,
     content_digests,
-    git_blob_id,
     parse_lfs_pointer,
 )
+from belle_patch.hub.gitblob import GIT_BLOB, GitBlobHasher, git_blob_id
 from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
 from conftest import generated

@@ -15,12 +15,12 @@ from belle_patch.hub.address import (
     algorithms_for,
     check_file_against,
     content_digests,
-    git_blob_id,
 )
 from belle_patch.hub.book import CACHE_SNAPSHOT, PlannedFile, plan_checks
 from belle_patch.hub.cache import cache_root, resolve_hub_spec
 from belle_patch.hub.checks import check_planned
 from belle_patch.hub.detect import address_for_file, detect_layout
+from belle_patch.hub.gitblob import git_blob_id
 from belle_patch.vocabulary import AddressKind, DigestKind, Status
 
 from conftest import generated

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from belle_patch.hub import gitindex
+from belle_patch.hub import gitrun
 from belle_patch.hub.book import AddressBook
 from belle_patch.hub.gitindex import git_clone_book
 from belle_patch.vocabulary import Status
@@ -164,7 +164,7 @@ def test_a_git_that_hangs_is_stopped_within_its_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = make_clone(tmp_path)
-    monkeypatch.setattr(gitindex, "GIT_TIMEOUT", 1.0)
+    monkeypatch.setattr(gitrun, "GIT_TIMEOUT", 1.0)
     executable = fake_git(tmp_path, '*"ls-files"*) exec sleep 30 ;;')
     started = time.monotonic()
     book = git_clone_book(folder, git=executable)
@@ -177,14 +177,14 @@ def test_every_git_child_runs_with_its_address_space_capped(tmp_path: Path) -> N
     folder = make_clone(tmp_path)
     executable = fake_git(tmp_path, '*"rev-parse --show-toplevel"*) ulimit -v >&2; exit 1 ;;')
     book = git_clone_book(folder, git=executable)
-    limit_kib = gitindex.GIT_MEMORY // 1024
-    index_kib = (folder / ".git" / "index").stat().st_size * gitindex._INDEX_MEMORY_FACTOR // 1024
+    limit_kib = gitrun.GIT_MEMORY // 1024
+    index_kib = (folder / ".git" / "index").stat().st_size * gitrun._INDEX_MEMORY_FACTOR // 1024
     assert str(limit_kib + index_kib) in book.notes[0]
 
 
 def test_endless_output_is_cut_at_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = make_clone(tmp_path)
-    monkeypatch.setattr(gitindex, "GIT_OUTPUT_MAX", 1 << 20)
+    monkeypatch.setattr(gitrun, "GIT_OUTPUT_MAX", 1 << 20)
     executable = fake_git(tmp_path, '*"ls-files"*) exec cat /dev/zero ;;')
     started = time.monotonic()
     book = git_clone_book(folder, git=executable)

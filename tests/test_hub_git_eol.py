@@ -15,16 +15,13 @@ import pytest
 from belle_patch.hub.address import (
     EOL_AUTO_CONVERSION,
     EOL_CONVERSION,
-    GIT_BLOB,
-    STORED_AS_IS,
     ContentAddress,
     algorithms_for,
     check_file_against,
     content_digests,
-    git_blob_id,
     git_stored_blob_id,
-    stored_blob_name,
 )
+from belle_patch.hub.gitblob import GIT_BLOB, STORED_AS_IS, git_blob_id, stored_blob_name
 from belle_patch.hub.gitindex import git_clone_book
 from belle_patch.vocabulary import AddressKind, Status
 from test_hub_git import check, git, git_env, pointer

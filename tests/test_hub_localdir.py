@@ -19,10 +19,10 @@ from belle_patch.hub.address import (
     algorithms_for,
     check_file_against,
     content_digests,
-    git_blob_id,
 )
 from belle_patch.hub.book import LOCAL_DIR, plan_checks
 from belle_patch.hub.detect import address_for_file, detect_layout
+from belle_patch.hub.gitblob import git_blob_id
 from belle_patch.vocabulary import AddressKind, Status
 
 from conftest import generated

@@ -22,7 +22,7 @@ import pytest
 import belle_patch
 from belle_patch.check.structure import Capture
 from belle_patch.jobs import batch
-from belle_patch.output import state
+from belle_patch.output import state, state_rules
 
 from conftest import generated
 from formats_data import SEED_SIZE, md5, openbuddy_reference, plain_bytes, write
@@ -197,21 +197,21 @@ def recorded(tmp_path: Path) -> Path:
 
 
 def test_a_state_document_of_exactly_64_mib_is_read_one_byte_more_is_not(recorded: Path) -> None:
-    document = recorded / state.STATE_FOLDER / state.STATE_FILE
+    document = recorded / state_rules.STATE_FOLDER / state.STATE_FILE
     with document.open("ab") as out:  # JSON whitespace: the same records, a larger file
         out.write(b" " * (64 * MIB - document.stat().st_size))
     entry = state.lookup(recorded, "a.bin")
     assert entry is not None and entry.xxh3_128 == "first"
-    assert state.last_problem(recorded, forget=True) is None
+    assert state_rules.last_problem(recorded, forget=True) is None
     with document.open("ab") as out:
         out.write(b" ")
     assert state.lookup(recorded, "a.bin") is None
-    assert "is larger than belle-patch ever makes it" in (state.last_problem(recorded) or "")
+    assert "is larger than belle-patch ever makes it" in (state_rules.last_problem(recorded) or "")
 
 
 @pytest.mark.parametrize("over", [0, 1], ids=["at-the-cap", "one-byte-over"])
 def test_a_journal_may_grow_to_exactly_64_mib(recorded: Path, over: int) -> None:
-    journal = recorded / state.STATE_FOLDER / state.JOURNAL_FILE
+    journal = recorded / state_rules.STATE_FOLDER / state.JOURNAL_FILE
     # The length of the line a record appends, measured: the values below are as long.
     state.record(recorded, "a.bin", xxh3_128="2nd", sha256="s", md5="m")
     length = journal.stat().st_size
@@ -222,7 +222,7 @@ def test_a_journal_may_grow_to_exactly_64_mib(recorded: Path, over: int) -> None
     journal.write_bytes(b" " * (64 * MIB - length + over))
     state.record(recorded, "a.bin", xxh3_128="3rd", sha256="s", md5="m")
     entry = state.lookup(recorded, "a.bin")
-    problem = state.last_problem(recorded, forget=True)
+    problem = state_rules.last_problem(recorded, forget=True)
     assert entry is not None
     if over:
         assert problem is not None and "is full" in problem

@@ -18,10 +18,11 @@ from typing import Any, Dict, Optional
 import pytest
 
 from belle_patch.errors import UsageError
-from belle_patch.hub import gitindex
-from belle_patch.hub.address import git_blob_id, parse_lfs_pointer
+from belle_patch.hub import gitguard, gitrun
+from belle_patch.hub.address import parse_lfs_pointer
 from belle_patch.hub.book import LOCAL_DIR
 from belle_patch.hub.detect import detect_layout
+from belle_patch.hub.gitblob import git_blob_id
 from belle_patch.hub.listing import parse_listing, read_listing
 from belle_patch.hub.shards import shards_named
 from belle_patch.hub.untrusted import RefusedFile, read_small_file
@@ -241,14 +242,14 @@ def test_a_commondir_file_of_exactly_64_kib_is_read(tmp_path: Path, over: int) -
     git_dir = tmp_path / ".git"
     _padded(git_dir / "commondir", b".", 64 * 1024 + over, b"\n")
     if over:
-        with pytest.raises(gitindex._GitRefused, match="over the 65536"):
-            gitindex._git_dirs(tmp_path)
+        with pytest.raises(gitrun._GitRefused, match="over the 65536"):
+            gitguard._git_dirs(tmp_path)
     else:
-        assert gitindex._git_dirs(tmp_path) == [git_dir, git_dir / "."]
+        assert gitguard._git_dirs(tmp_path) == [git_dir, git_dir / "."]
 
 
 def test_git_output_is_read_up_to_its_cap_exactly() -> None:
     limit = 3 * MIB + 5  # more than one 1 MiB read, and not a multiple of it
     data = hashlib.shake_128(b"git output").digest(limit)
-    assert gitindex._read_capped(io.BytesIO(data), limit) == (data, False)
-    assert gitindex._read_capped(io.BytesIO(data + b"x"), limit) == (b"", True)
+    assert gitrun._read_capped(io.BytesIO(data), limit) == (data, False)
+    assert gitrun._read_capped(io.BytesIO(data + b"x"), limit) == (b"", True)

@@ -10,7 +10,7 @@ from typing import List
 import pytest
 
 from belle_patch.jobs.restore import restore_patch
-from belle_patch.output import guards, locking, state
+from belle_patch.output import guards, locking, state, state_rules
 from belle_patch.stream.keystream import KeySource
 
 from conftest import generated
@@ -175,7 +175,7 @@ def test_a_stuck_state_lock_costs_the_record_not_the_run(
     (tmp_path / "a.bin").write_bytes(b"a")
     (tmp_path / ".belle-patch").mkdir()
     monkeypatch.setattr(state, "LOCK_PATIENCE_SECONDS", 0.2)
-    with state.exclusive_lock(tmp_path / ".belle-patch" / state.LOCK_FILE):
+    with state_rules.exclusive_lock(tmp_path / ".belle-patch" / state.LOCK_FILE):
         thread = threading.Thread(
             target=state.record,
             args=(tmp_path, "a.bin"),
@@ -186,6 +186,6 @@ def test_a_stuck_state_lock_costs_the_record_not_the_run(
         thread.join(JOIN_SECONDS)
         assert not thread.is_alive()
     assert state.records(tmp_path) == {}
-    problem = state.last_problem(tmp_path, forget=True)
+    problem = state_rules.last_problem(tmp_path, forget=True)
     assert problem is not None and "stayed locked" in problem
-    assert state.last_problem(tmp_path) is None
+    assert state_rules.last_problem(tmp_path) is None

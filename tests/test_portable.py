@@ -21,6 +21,7 @@ from helpers import Release, all_names, final_names, make_release, run
 LOCKING_MODULES = [
     "belle_patch.output.locking",
     "belle_patch.stream.writeback",
+    "belle_patch.output.state_rules",
     "belle_patch.output.state",
     "belle_patch.output.staging",
     "belle_patch.output.guards",

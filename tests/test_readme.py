@@ -29,9 +29,6 @@ PAGES = {
     page.relative_to(ROOT).as_posix(): page.read_text()
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 }
-# Pages that are linked before they are written. A page listed here may be missing; once it
-# exists it is checked like every other page. Remove an entry when its page is written.
-PENDING_PAGES = {"docs/architecture.md"}
 README_MAX_LINES = 250  # the front page; the rest of the manual is in docs/
 
 
@@ -265,9 +262,6 @@ def test_every_relative_link_resolves() -> None:
             target, _, fragment = link.partition("#")
             resolved = (ROOT / page).parent / target if target else ROOT / page
             name = resolved.resolve().relative_to(ROOT.resolve()).as_posix()
-            if name in PENDING_PAGES and not resolved.exists():
-                assert not fragment, f"{page}: {link} (the page is not written yet)"
-                continue
             assert resolved.exists(), f"{page}: {link} leads nowhere"
             if fragment and name.endswith(".md"):
                 headings = anchors.get(name) or _heading_anchors(resolved.read_text())
@@ -275,7 +269,7 @@ def test_every_relative_link_resolves() -> None:
 
 
 def test_the_index_and_the_readme_link_every_page() -> None:
-    pages = (set(PAGES) | PENDING_PAGES) - {"README.md", "docs/index.md"}
+    pages = set(PAGES) - {"README.md", "docs/index.md"}
     for linking in ("README.md", "docs/index.md"):
         linked = {
             ((ROOT / linking).parent / link.partition("#")[0]).resolve()

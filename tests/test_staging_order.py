@@ -69,7 +69,7 @@ def trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trace:
     real_write = staged_class.write
     real_fsync = os.fsync
     real_replace = os.replace
-    real_check = restore._check_restored
+    real_check = restore.check_restored
 
     def write(self: StagedFile, data: memoryview) -> None:
         if self.folder == recorded.out:
@@ -102,7 +102,7 @@ def trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Trace:
     monkeypatch.setattr(staged_class, "write", write)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    monkeypatch.setattr(restore, "_check_restored", check)
+    monkeypatch.setattr(restore, "check_restored", check)
     return recorded
 
 
@@ -155,7 +155,7 @@ def test_a_verifier_that_refuses_stops_the_rename(
     release: Release, trace: Trace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The verifier's verdict is what gates the rename: refused here with the right key."""
-    traced = restore._check_restored
+    traced = restore.check_restored
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         traced(*args, **kwargs)  # records the step, and passes
@@ -163,7 +163,7 @@ def test_a_verifier_that_refuses_stops_the_rename(
             "refused by the test", algorithm="MD5", expected="0" * 32, actual="1" * 32
         )
 
-    monkeypatch.setattr(restore, "_check_restored", refuse)
+    monkeypatch.setattr(restore, "check_restored", refuse)
     report = belle_patch.decrypt(release.enc_dir, key=release.key, out=trace.out)
     assert report.ok is False
     (failure,) = report.failed

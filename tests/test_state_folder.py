@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from belle_patch.output import guards, state
+from belle_patch.output import guards, state, state_rules
 
 from conftest import generated
 from helpers import Release, final_names, make_release, run
@@ -66,7 +66,7 @@ def test_symlinked_state_folder_is_not_written_through(release: Release, tmp_pat
     assert list(elsewhere.iterdir()) == []
     assert (out / ".belle-patch").is_symlink()
     assert state.records(out) == {}
-    problem = state.last_problem(out)
+    problem = state_rules.last_problem(out)
     assert problem is not None and "symbolic link" in problem and "\n" not in problem
     verified = run("verify", out, "-m", release.md5_list, "--json")
     assert verified.exit_code == 0, verified.stderr
@@ -109,7 +109,7 @@ def test_symlinked_state_file_is_not_read(tmp_path: Path) -> None:
     (out / ".belle-patch" / "state.json").symlink_to(real)
     assert state.lookup(out, "a.bin") is None
     assert state.records(out) == {}
-    assert "state.json" in (state.last_problem(out) or "")
+    assert "state.json" in (state_rules.last_problem(out) or "")
 
 
 @needs_fifos
@@ -122,7 +122,7 @@ def test_fifo_as_state_file_does_not_hang(tmp_path: Path) -> None:
     found = []
     assert finishes(lambda: found.append(state.lookup(out, "a.bin")), open_fifo_briefly(fifo))
     assert found == [None]
-    assert "not a regular file" in (state.last_problem(out) or "")
+    assert "not a regular file" in (state_rules.last_problem(out) or "")
     # Recording replaces what cannot be read, without opening it.
     assert finishes(
         lambda: state.record(out, "a.bin", xxh3_128="x", sha256="s", md5="m"),
@@ -162,7 +162,7 @@ def test_deeply_nested_state_is_ignored(release: Release, tmp_path: Path) -> Non
     files = json.loads(result.stdout)["files"]
     assert {(f["status"], f["method"]) for f in files} == {("OK", "md5")}
     assert state.records(out) == {}
-    assert "damaged" in (state.last_problem(out) or "")
+    assert "damaged" in (state_rules.last_problem(out) or "")
 
 
 def test_unreadable_state_folder_means_full_checks(
@@ -178,7 +178,7 @@ def test_unreadable_state_folder_means_full_checks(
     files = json.loads(result.stdout)["files"]
     assert {(f["status"], f["method"]) for f in files} == {("OK", "md5")}
     assert state.lookup(out, "w.bin") is None
-    assert "Permission denied" in (state.last_problem(out) or "")
+    assert "Permission denied" in (state_rules.last_problem(out) or "")
 
 
 def _refusing(real: Callable[..., object]) -> Callable[..., object]:
@@ -198,7 +198,7 @@ def test_oversized_state_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(state, "MAX_STATE_BYTES", document.stat().st_size - 1)
     os.utime(document, ns=(1, 1))  # so the cached parse is not used
     assert state.lookup(tmp_path, "a.bin") is None
-    assert "larger" in (state.last_problem(tmp_path) or "")
+    assert "larger" in (state_rules.last_problem(tmp_path) or "")
 
 
 @pytest.mark.parametrize(
@@ -220,11 +220,11 @@ def test_damaged_states_read_as_no_record(tmp_path: Path, document: str) -> None
     (tmp_path / "a.bin").write_bytes(b"a")
     assert state.records(tmp_path) == {}
     assert state.lookup(tmp_path, "a.bin") is None
-    assert state.last_problem(tmp_path, forget=True) is not None
+    assert state_rules.last_problem(tmp_path, forget=True) is not None
     # The next record replaces the damaged state.
     state.record(tmp_path, "a.bin", xxh3_128="x", sha256="s", md5="m")
     assert list(state.records(tmp_path)) == ["a.bin"]
-    assert state.last_problem(tmp_path) is None
+    assert state_rules.last_problem(tmp_path) is None
 
 
 def test_state_folder_that_is_a_file_is_left_alone(tmp_path: Path) -> None:
@@ -235,4 +235,4 @@ def test_state_folder_that_is_a_file_is_left_alone(tmp_path: Path) -> None:
         pass
     assert (tmp_path / ".belle-patch").read_bytes() == b"mine"
     assert state.lookup(tmp_path, "a.bin") is None
-    assert "not a folder" in (state.last_problem(tmp_path) or "")
+    assert "not a folder" in (state_rules.last_problem(tmp_path) or "")

@@ -8,7 +8,8 @@ from typing import Any, Dict
 
 import pytest
 
-from belle_patch.jobs.restore import RESTORED, restore_patch
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.jobs.restore_types import RESTORED
 from belle_patch.jobs.seal import seal_file
 from belle_patch.stream.keystream import KeySource
 

@@ -46,11 +46,14 @@ if TYPE_CHECKING:
         releases,
         sample_release,
     )
-    from belle_patch.jobs.decrypt import DecryptReport, decrypt
+    from belle_patch.jobs.decrypt import decrypt
+    from belle_patch.jobs.decrypt_report import DecryptReport
     from belle_patch.jobs.encrypt import EncryptReport, encrypt
-    from belle_patch.jobs.restore import ALREADY_RESTORED, RESTORED, RestoreResult, restore_patch
+    from belle_patch.jobs.restore import restore_patch
+    from belle_patch.jobs.restore_types import ALREADY_RESTORED, RESTORED, RestoreResult
     from belle_patch.jobs.seal import SealResult, seal_file
-    from belle_patch.jobs.verify import VerifyReport, verify
+    from belle_patch.jobs.verify import verify
+    from belle_patch.jobs.verify_types import VerifyReport
     from belle_patch.stream.events import Progress, ProgressEvents
     from belle_patch.stream.keystream import CHUNK_SIZE, KeySource
     from belle_patch.vocabulary import CheckKind, DigestKind, Side, Status
@@ -79,11 +82,11 @@ _EXPORTS: Dict[str, str] = {
     "release": ".jobs.catalog",
     "releases": ".jobs.catalog",
     "sample_release": ".jobs.catalog",
-    "DecryptReport": ".jobs.decrypt",
+    "DecryptReport": ".jobs.decrypt_report",
     "decrypt": ".jobs.decrypt",
     "EncryptReport": ".jobs.encrypt",
     "encrypt": ".jobs.encrypt",
-    "VerifyReport": ".jobs.verify",
+    "VerifyReport": ".jobs.verify_types",
     "verify": ".jobs.verify",
     "FileCheck": ".check.verdict",
     # The statuses by their own names too: belle_patch.OK is Status.OK.
@@ -100,9 +103,9 @@ _EXPORTS: Dict[str, str] = {
     "KeySource": ".stream.keystream",
     "Release": ".expect.releases",
     "ReleaseFile": ".expect.releases",
-    "ALREADY_RESTORED": ".jobs.restore",
-    "RESTORED": ".jobs.restore",
-    "RestoreResult": ".jobs.restore",
+    "ALREADY_RESTORED": ".jobs.restore_types",
+    "RESTORED": ".jobs.restore_types",
+    "RestoreResult": ".jobs.restore_types",
     "restore_patch": ".jobs.restore",
     "SealResult": ".jobs.seal",
     "seal_file": ".jobs.seal",

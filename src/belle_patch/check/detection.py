@@ -22,7 +22,7 @@ from belle_patch.expect.releases import (
     releases_sharing_restored_names,
 )
 from belle_patch.formats.families import LISTED_FORMATS
-from belle_patch.output import state
+from belle_patch.output import state, state_rules
 from belle_patch.stream.hashing import hash_file
 from belle_patch.vocabulary import DigestKind
 
@@ -214,7 +214,7 @@ def recorded_expectations(files: FileIndex) -> Optional[Expectations]:
     for folder in files.folders:
         found = state.records(folder)
         if found:
-            sources.append(str(folder / state.STATE_FOLDER / state.STATE_FILE))
+            sources.append(str(folder / state_rules.STATE_FOLDER / state.STATE_FILE))
         for name, entry in found.items():
             # A recorded file that is gone is checked too, and fails as missing; unless
             # another given path holds a file by that name, which the record is not about.
@@ -227,7 +227,7 @@ def recorded_expectations(files: FileIndex) -> Optional[Expectations]:
             own = state.records(path.parent).get(name)
             if own is not None:
                 recorded[name] = own.md5
-                sources.append(str(path.parent / state.STATE_FOLDER / state.STATE_FILE))
+                sources.append(str(path.parent / state_rules.STATE_FOLDER / state.STATE_FILE))
     if not recorded:
         return None
     return Expectations(", ".join(dict.fromkeys(sources)), restored=recorded)

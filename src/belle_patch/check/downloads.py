@@ -21,7 +21,7 @@ from belle_patch.errors import BellePatchError
 from belle_patch.hub.address import AddressCheck
 from belle_patch.hub.book import AddressBook, PlannedFile, plan_checks
 from belle_patch.hub.checks import check_planned
-from belle_patch.output import state
+from belle_patch.output import state_rules
 from belle_patch.stream.hashing import NOT_REGULAR
 from belle_patch.vocabulary import DigestKind, Status
 
@@ -59,7 +59,7 @@ def planned_files(
     def kept(entry: PlannedFile) -> bool:
         if entry.address is not None or entry.status != Status.NOT_VERIFIED:
             return True
-        if entry.name.split("/")[0] == state.STATE_FOLDER:
+        if entry.name.split("/")[0] == state_rules.STATE_FOLDER:
             return False
         return entry.path.resolve() not in left_out
 

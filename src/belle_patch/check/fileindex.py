@@ -16,7 +16,7 @@ from typing import (
 )
 
 from belle_patch.errors import UsageError
-from belle_patch.output import state
+from belle_patch.output import state_rules
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def index_files(paths: Sequence[Path]) -> FileIndex:
                 continue
             folders.append(path)
             for entry in sorted(path.iterdir()):
-                if entry.name != state.STATE_FOLDER:
+                if entry.name != state_rules.STATE_FOLDER:
                     add(entry.name, entry)
         elif os.path.lexists(path):
             add(path.name, path)

@@ -13,20 +13,19 @@ no system config, no transport (no lazy fetch of a partial clone), no optional l
 index is never refreshed or written), without git-lfs, for a few seconds at most, in bounded
 memory, and its output is read up to a cap. A repository git refuses (``safe.directory``), or
 any of the above, gives one note and no addresses.
+
+The checks before git runs are in :mod:`belle_patch.hub.gitguard`, running git bounded in
+:mod:`belle_patch.hub.gitrun`; this module builds the address book from git's output.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import stat
-import subprocess
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from belle_patch.hub.address import (
     EOL_AUTO_CONVERSION,
@@ -37,24 +36,14 @@ from belle_patch.hub.address import (
     parse_lfs_pointer,
 )
 from belle_patch.hub.book import GIT_CLONE, AddressBook, is_bookkeeping
-from belle_patch.hub.untrusted import RefusedFile, is_inside, read_small_file
+from belle_patch.hub.gitguard import (
+    _check_attribute_files,
+    _check_repository_config,
+    _parse_config,
+    _preflight,
+)
+from belle_patch.hub.gitrun import _Git, _GitRefused, _one_line
 from belle_patch.vocabulary import AddressKind
-
-# Seconds a git child may run: enough for a clone of a few hundred thousand files, never the
-# minutes a FIFO or an endless file would hold the user for.
-GIT_TIMEOUT = 15.0
-GIT_TIMEOUT_MAX = 120.0
-_INDEX_BYTES_PER_SECOND = 2 << 20
-# Address space a git child may map: git itself, the index mapped whole (a large clone's
-# index is tens of MB), pack windows capped below. /dev/zero as an attributes file would
-# otherwise grow git by hundreds of MB a second.
-GIT_MEMORY = 1 << 30
-_INDEX_MEMORY_FACTOR = 8
-# What belle-patch reads of git's output: ls-files and ls-tree print about a line per entry.
-GIT_OUTPUT_MAX = 64 << 20
-_INDEX_OUTPUT_FACTOR = 4
-_STDERR_KEPT = 8192
-_LINKED_FILE_LIMIT = 64 << 10  # a .git file, commondir, an alternates list
 
 _REGULAR_MODES = ("100644", "100755")
 _SYMLINK_MODE = "120000"
@@ -63,21 +52,10 @@ _TREE_MODES = (*_REGULAR_MODES, _SYMLINK_MODE, _SUBMODULE_MODE, "100664")
 _ATTRIBUTES = ("text", "crlf", "eol", "ident", "working-tree-encoding", "filter")
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,17}")
-_GITDIR_LINE = re.compile(rb"gitdir: ?([^\r\n]+)\r?\n?")
 
 
 def is_git_clone(folder: Path) -> bool:
     return os.path.lexists(folder / ".git")
-
-
-class _GitRefused(Exception):
-    """git could not read the repository; the message is one line for the user."""
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    """Text from git or the folder, made fit for one line of a note."""
-    cleaned = "".join(c if c.isprintable() else "?" for c in text.strip())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -87,302 +65,6 @@ class _IndexEntry:
     stage: str
     tag: str
     path: str
-
-
-def _environment() -> Dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_OPTIONAL_LOCKS="0",
-        GIT_TERMINAL_PROMPT="0",
-        GIT_NO_LAZY_FETCH="1",
-        GIT_NO_REPLACE_OBJECTS="1",
-        GIT_PAGER="cat",
-        PAGER="cat",
-        LC_ALL="C",
-        LANGUAGE="C",
-    )
-    return env
-
-
-def _memory_capped(limit: int) -> List[str]:
-    """The words that start git with its address space capped at ``limit`` bytes, where the
-    system can: the shell's ``ulimit`` rather than a ``preexec_fn``, which is not safe while
-    other threads run (a decrypt's workers may be). A shell that cannot lower the limit
-    (a lower hard limit already) leaves it as it is: the timeout still applies."""
-    shell = "/bin/sh"
-    if os.name != "posix" or not os.path.exists(shell):
-        return []
-    kib = max(1, limit // 1024)
-    return [shell, "-c", f'ulimit -v {kib} 2>/dev/null; exec "$@"', "git"]
-
-
-class _Git:
-    def __init__(self, executable: str, folder: Path, index_size: int = 0) -> None:
-        self._folder = folder
-        self._env = _environment()
-        self._env["GIT_CEILING_DIRECTORIES"] = str(folder.parent)
-        self.timeout = min(GIT_TIMEOUT_MAX, GIT_TIMEOUT + index_size / _INDEX_BYTES_PER_SECOND)
-        self._output_max = GIT_OUTPUT_MAX + _INDEX_OUTPUT_FACTOR * index_size
-        self._base = [
-            *_memory_capped(GIT_MEMORY + _INDEX_MEMORY_FACTOR * index_size),
-            executable,
-            "--no-pager",
-            "--no-replace-objects",
-            "-c", "core.fsmonitor=false",
-            "-c", f"core.hooksPath={os.devnull}",
-            "-c", "core.untrackedCache=false",
-            "-c", "protocol.allow=never",
-            # Pack access within the memory cap, whatever the repository's config asks.
-            "-c", "core.packedGitWindowSize=32m",
-            "-c", "core.packedGitLimit=256m",
-            "-c", "core.deltaBaseCacheLimit=32m",
-            "-c", "core.bigFileThreshold=32m",
-            "-c", "index.threads=1",
-            "-C", str(folder),
-        ]  # fmt: skip
-
-    def run(self, args: Sequence[str], stdin: bytes = b"") -> bytes:
-        what = f"git {args[0]}"
-        try:
-            process = subprocess.Popen(
-                [*self._base, *args],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self._env,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise _GitRefused(f"{what} did not run ({_one_line(str(exc))})") from exc
-        assert process.stdin is not None and process.stdout is not None
-        assert process.stderr is not None
-        timed_out = threading.Event()
-
-        def stop() -> None:
-            timed_out.set()
-            process.kill()
-
-        errors: List[bytes] = []
-        helpers = [
-            threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True),
-            threading.Thread(target=_drain, args=(process.stderr, errors), daemon=True),
-        ]
-        timer = threading.Timer(self.timeout, stop)
-        timer.daemon = True
-        timer.start()
-        try:
-            for helper in helpers:
-                helper.start()
-            output, overflow = _read_capped(process.stdout, self._output_max)
-            if overflow:
-                process.kill()
-            returncode = process.wait()
-        finally:
-            timer.cancel()
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            for helper in helpers:
-                helper.join()
-            process.stdout.close()
-        if timed_out.is_set():
-            raise _GitRefused(f"{what} did not finish within {self.timeout:.0f} s")
-        if overflow:
-            raise _GitRefused(f"{what} printed over {self._output_max >> 20} MiB")
-        if returncode != 0:
-            lines = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
-            reason = next((line for line in lines if line.startswith("fatal:")), "")
-            reason = reason or (lines[0] if lines else f"{what} failed ({returncode})")
-            raise _GitRefused(_one_line(reason))
-        return output
-
-
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        pipe.write(data)
-    except OSError:
-        pass  # git stopped reading: its exit status says why
-    finally:
-        with contextlib.suppress(OSError):
-            pipe.close()
-
-
-def _drain(pipe: IO[bytes], kept: List[bytes]) -> None:
-    size = 0
-    try:
-        while chunk := pipe.read(65536):
-            if size < _STDERR_KEPT:
-                kept.append(chunk[: _STDERR_KEPT - size])
-                size += len(chunk)
-    except OSError:
-        pass
-    finally:
-        pipe.close()
-
-
-def _read_capped(pipe: IO[bytes], limit: int) -> Tuple[bytes, bool]:
-    chunks: List[bytes] = []
-    size = 0
-    while chunk := pipe.read(1 << 20):
-        size += len(chunk)
-        if size > limit:
-            return b"", True
-        chunks.append(chunk)
-    return b"".join(chunks), False
-
-
-# --- before git runs: what it will open, checked without opening ---
-
-
-def _refuse_outside(path: str, folder: Path, what: str) -> None:
-    if not is_inside(path, folder):
-        raise _GitRefused(f"{what} points to {_one_line(path)}, outside this folder: not read")
-
-
-def _read_link_file(path: Path, folder: Path, what: str) -> bytes:
-    try:
-        return read_small_file(path, _LINKED_FILE_LIMIT, root=folder)
-    except RefusedFile as exc:
-        raise _GitRefused(f"{what}: {exc.reason}") from None
-    except OSError as exc:
-        raise _GitRefused(f"{what} cannot be read ({exc.strerror})") from None
-
-
-def _git_dirs(folder: Path) -> List[Path]:
-    """The repository folders git will read (the git dir, and a worktree's common dir), each
-    checked to lie inside ``folder``."""
-    dot_git = folder / ".git"
-    try:
-        info = os.lstat(dot_git)
-    except OSError as exc:
-        raise _GitRefused(f".git cannot be read ({exc.strerror})") from None
-    if stat.S_ISLNK(info.st_mode):
-        _refuse_outside(os.path.realpath(dot_git), folder, "its .git link")
-        git_dir = Path(os.path.realpath(dot_git))
-    elif stat.S_ISREG(info.st_mode):
-        content = _read_link_file(dot_git, folder, "its .git file")
-        match = _GITDIR_LINE.fullmatch(content)
-        if match is None:
-            raise _GitRefused("its .git file does not name a git folder")
-        named = os.fsdecode(match.group(1))
-        git_dir = Path(os.path.join(folder, named))
-        _refuse_outside(str(git_dir), folder, "its .git file")
-    elif stat.S_ISDIR(info.st_mode):
-        git_dir = dot_git
-    else:
-        raise _GitRefused(".git is neither a folder nor a file")
-    if not git_dir.is_dir():
-        raise _GitRefused("its .git file names a git folder that does not exist")
-    found = [git_dir]
-    common = git_dir / "commondir"
-    if os.path.lexists(common):
-        named = os.fsdecode(_read_link_file(common, folder, ".git commondir").strip())
-        common_dir = Path(os.path.join(git_dir, named))
-        _refuse_outside(str(common_dir), folder, ".git commondir")
-        found.append(common_dir)
-    return found
-
-
-def _check_tree(git_dir: Path, folder: Path) -> None:
-    """Every entry under ``git_dir`` is a folder or a regular file inside ``folder``."""
-    for base, dirnames, filenames in os.walk(git_dir, followlinks=False):
-        for name in [*dirnames, *filenames]:
-            path = os.path.join(base, name)
-            relative = os.path.relpath(path, folder)
-            try:
-                info = os.lstat(path)
-                if stat.S_ISLNK(info.st_mode):
-                    _refuse_outside(os.path.realpath(path), folder, f"{relative} (a link)")
-                    info = os.stat(path)
-            except OSError as exc:
-                raise _GitRefused(f"{relative} cannot be read ({exc.strerror})") from None
-            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-                raise _GitRefused(f"{relative} is not a regular file (a FIFO or a device)")
-
-
-def _check_alternates(git_dir: Path, folder: Path) -> None:
-    alternates = git_dir / "objects" / "info" / "alternates"
-    if not os.path.lexists(alternates):
-        return
-    listed = _read_link_file(alternates, folder, ".git/objects/info/alternates")
-    for raw in listed.splitlines():
-        line = os.fsdecode(raw).strip()
-        if line and not line.startswith("#"):
-            where = os.path.join(git_dir, "objects", line)
-            _refuse_outside(where, folder, "its git object store (alternates)")
-
-
-def _preflight(folder: Path) -> List[Path]:
-    """Refuse, before git opens anything, what would make it block, grow or read outside."""
-    git_dirs = _git_dirs(folder)
-    for git_dir in git_dirs:
-        _check_tree(git_dir, folder)
-        _check_alternates(git_dir, folder)
-    return git_dirs
-
-
-def _parse_config(raw: bytes) -> List[Tuple[str, Optional[str]]]:
-    """``git config --null --list`` output: (key, value or None for a bare key)."""
-    entries: List[Tuple[str, Optional[str]]] = []
-    for record in raw.split(b"\0"):
-        if not record:
-            continue
-        key, newline, value = record.partition(b"\n")
-        entries.append(
-            (key.decode("utf-8", "replace"), value.decode("utf-8", "replace") if newline else None)
-        )
-    return entries
-
-
-def _check_repository_config(git: _Git, folder: Path) -> None:
-    """The repository's own config (never the user's) may not send git outside the folder."""
-    scopes = ["--local"]
-    for scope in scopes:
-        raw = git.run(["config", scope, "--no-includes", "--null", "--list"])
-        for key, value in _parse_config(raw):
-            lowered = key.lower()
-            if lowered == "include.path" or (
-                lowered.startswith("includeif.") and lowered.endswith(".path")
-            ):
-                raise _GitRefused(
-                    f"its git config includes another file ({_one_line(value or '')}): not read"
-                )
-            if lowered in ("core.attributesfile", "core.worktree"):
-                target = os.path.expanduser(value or "")
-                target = os.path.join(folder, target)
-                _refuse_outside(target, folder, f"its git config's {key}")
-                if lowered == "core.worktree" and os.path.realpath(target) != os.path.realpath(
-                    folder
-                ):
-                    raise _GitRefused(f"its git config's {key} names another work tree")
-                if lowered == "core.attributesfile" and os.path.lexists(target):
-                    info = os.lstat(target)
-                    if not stat.S_ISREG(info.st_mode):
-                        raise _GitRefused(f"its git config's {key} is not a regular file")
-            if (
-                lowered == "extensions.worktreeconfig"
-                and (value or "true").lower() in ("true", "yes", "on", "1")
-                and "--worktree" not in scopes
-            ):
-                scopes.append("--worktree")  # git reads config.worktree too
-
-
-def _check_attribute_files(folder: Path, paths: Iterable[str]) -> None:
-    """The work tree's ``.gitattributes`` files git check-attr will open for ``paths``."""
-    folders: Set[str] = {""}
-    for path in paths:
-        parts = path.split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            folders.add("/".join(parts[:depth]))
-    for name in sorted(folders):
-        candidate = folder / name / ".gitattributes" if name else folder / ".gitattributes"
-        try:
-            info = os.lstat(candidate)
-        except OSError:
-            continue  # absent, or under a path that is not a folder: git skips it too
-        if not stat.S_ISREG(info.st_mode):
-            shown = f"{name}/.gitattributes" if name else ".gitattributes"
-            raise _GitRefused(f"{_one_line(shown)} is not a regular file: not read")
 
 
 # --- git's output, parsed without trusting it ---

@@ -18,10 +18,10 @@ from belle_patch.jobs.batch import (
     files_at_once,
     run_batch,
 )
-from belle_patch.output import state
+from belle_patch.output import state_rules
 from belle_patch.output.guards import remove_empty_state_folders
 from belle_patch.output.staging import StagedFile, remove_stale_temporaries
-from belle_patch.output.state import STATE_FOLDER
+from belle_patch.output.state_rules import STATE_FOLDER
 from belle_patch.stream.events import Progress, ProgressEvents
 from belle_patch.stream.keystream import KeySource
 
@@ -109,7 +109,7 @@ def output_folder(path: Path, progress: Progress) -> Iterator[Callable[[], None]
         StagedFile(path, "write-test").discard()
         yield keep
     finally:
-        problem = state.last_problem(path, forget=True)
+        problem = state_rules.last_problem(path, forget=True)
         if problem:
             progress.note(f"note: {problem}")
         remove_empty_state_folders(path)

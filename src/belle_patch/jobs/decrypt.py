@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-from belle_patch.check.structure import StructureMismatch
 from belle_patch.errors import BellePatchError, ChecksumMismatch, UsageError
 from belle_patch.expect.expectations import Expectations
 from belle_patch.expect.keys import check_key_fits, identify_key
@@ -17,8 +16,9 @@ from belle_patch.formats.basestream import BaseFolder
 from belle_patch.formats.families import BELLE, KeyMaterial, XorFormat
 from belle_patch.formats.header import HEADER_SIZE
 from belle_patch.jobs import arguments
-from belle_patch.jobs.batch import BatchReport, FileFailure, Selection, Skipped, StopRule
+from belle_patch.jobs.batch import BatchReport, Selection, StopRule
 from belle_patch.jobs.common import PathInput, PathInputs, as_paths, output_folder, run_files
+from belle_patch.jobs.decrypt_report import DecryptReport
 from belle_patch.jobs.downloads import DownloadAddresses
 from belle_patch.jobs.families import (
     Choice,
@@ -29,120 +29,16 @@ from belle_patch.jobs.families import (
     refuse_output_in_inputs,
     unverified_note,
 )
-from belle_patch.jobs.restore import (
-    RESTORED,
-    DownloadDamaged,
-    KeyMismatch,
-    ListMismatch,
-    RestoreOptions,
-    RestoreResult,
-    base_mismatch,
-    restore_patch,
-)
+from belle_patch.jobs.key_stop import key_stop_rule
+from belle_patch.jobs.restore import restore_patch
+from belle_patch.jobs.restore_checks import base_mismatch
+from belle_patch.jobs.restore_types import RestoreOptions, RestoreResult
 from belle_patch.output.guards import check_free_space
 from belle_patch.stream.engine import ProgressCallback
 from belle_patch.stream.events import Progress, ProgressEvents
 from belle_patch.stream.hashing import hash_file
 from belle_patch.stream.keystream import KeySource
-from belle_patch.vocabulary import CheckKind, DigestKind
-
-
-@dataclass(frozen=True)
-class DecryptReport:
-    """What a decrypt did, file by file.
-
-    ``restored`` holds the files now under their final names, each with its ``status``
-    ("restored", or "already restored" for an output that verified and was left as is);
-    ``failed`` the inputs that gave no verified output, with the error saying why;
-    ``skipped`` the folder entries that are not patches. ``stopped`` is set when the
-    batch stopped early (a key that does not fit the release).
-    """
-
-    out: Path
-    release: Optional[str]  # the release id whose lists were used, if any
-    release_name: Optional[str]
-    release_source: str  # "given", "recognised from the file names" or ""
-    key: str  # what the key file was recognised as
-    restored: Tuple[RestoreResult, ...]
-    failed: Tuple[FileFailure, ...]
-    skipped: Tuple[Skipped, ...]
-    stopped: Optional[BellePatchError]
-    seconds: float
-    format: str = BELLE.name  # "belle", "techgpt", "openbuddy", "oasst" or "oasst-gzip"
-    published: str = ""  # what the release publishes, when that is less than full lists
-
-    @property
-    def ok(self) -> bool:
-        """True when every input gave a verified output and the batch ran to its end."""
-        return not self.failed and self.stopped is None
-
-    @staticmethod
-    def verified_by(checks: Sequence[str]) -> str:
-        """Which check verified a file: "SHA-256", "MD5" (or both), "structure only" or
-        "not verified"."""
-        sums = [c for c in (CheckKind.SHA256, CheckKind.MD5) if c in checks]
-        if sums:
-            return " + ".join(sums)
-        if CheckKind.STRUCTURE_ONLY in checks:
-            return CheckKind.STRUCTURE_ONLY
-        return CheckKind.NOT_VERIFIED
-
-    @property
-    def structure_only(self) -> Tuple[RestoreResult, ...]:
-        """Outputs no checksum verified: only the structure of their file type."""
-        return tuple(r for r in self.restored if CheckKind.STRUCTURE_ONLY in r.checks)
-
-    @property
-    def not_verified(self) -> Tuple[RestoreResult, ...]:
-        """Outputs nothing verified: no checksum is known and their type has no structure."""
-        return tuple(r for r in self.restored if CheckKind.NOT_VERIFIED in r.checks)
-
-    @property
-    def new_files(self) -> Tuple[RestoreResult, ...]:
-        """The outputs this run wrote (not those that were already there)."""
-        return tuple(r for r in self.restored if r.status == RESTORED)
-
-
-def key_stop_rule(error: BellePatchError, done: int) -> Optional[BellePatchError]:
-    """Stop the batch when the key is what failed.
-
-    Files go smallest first, and a larger file covers every key byte a smaller one does:
-    once a file fails because of the key, every later file fails too. That is certain when
-    the download is intact (KeyMismatch), and the likely cause when the very first file
-    fails its checksum or its structure; a damaged download only costs its own file.
-    """
-    if not isinstance(error, ChecksumMismatch) or isinstance(
-        error, (DownloadDamaged, ListMismatch)
-    ):
-        return None
-    if isinstance(error, KeyMismatch):
-        if error.algorithm not in (DigestKind.SHA256, DigestKind.MD5):
-            return None
-        return BellePatchError(
-            "the key does not fit this release: its download is intact, so no larger file can "
-            "restore with this key either; the batch stopped",
-            path=error.path,
-            hint=_KEY_HINT,
-        )
-    if done == 0 and (
-        error.algorithm in (DigestKind.SHA256, DigestKind.MD5)
-        or isinstance(error, StructureMismatch)
-    ):
-        return BellePatchError(
-            "most likely the key does not fit this release: the first (smallest) file did not "
-            "restore, and no larger file restores with a key a smaller one fails; the batch "
-            "stopped",
-            path=error.path,
-            hint=f"{_KEY_HINT}; if the key is right, this file's download is damaged: download "
-            "it again",
-        )
-    return None
-
-
-_KEY_HINT = (
-    "check that --key is the original LLaMA-1 consolidated.00.pth the release needs "
-    "(a key that only starts like it restores the small files, not the weights)"
-)
+from belle_patch.vocabulary import DigestKind
 
 
 def _refuse_two_patches_for_one_name(patches: List[Path], fmt: XorFormat) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from belle_patch.errors import OutputError
-from belle_patch.output import state
+from belle_patch.output import state_rules
 from belle_patch.output.locking import lock_file
 from belle_patch.units import format_bytes
 
@@ -46,15 +46,15 @@ def output_lock(
     with contextlib.ExitStack() as held:
         for attempt in range(_LOCK_ATTEMPTS):
             try:
-                state_dir = state.state_folder(folder, create=True)
+                state_dir = state_rules.state_folder(folder, create=True)
                 assert state_dir is not None
                 locks = state_dir / LOCK_FOLDER
-                state.plain_folder(locks, create=True)
+                state_rules.plain_folder(locks, create=True)
                 held.enter_context(lock_file(locks / f"{name}.lock", waiting=waiting, remove=True))
             except FileNotFoundError:
                 if attempt + 1 < _LOCK_ATTEMPTS:
                     continue
-            except (OSError, state.StateProblem):
+            except (OSError, state_rules.StateProblem):
                 pass
             break
         yield
@@ -66,11 +66,11 @@ def remove_empty_state_folders(folder: Path) -> None:
     For the end of a run, so that a run that restored nothing leaves no trace ("made here"
     means by this process). Never raises.
     """
-    state_dir = folder / state.STATE_FOLDER
-    with contextlib.suppress(OSError, state.StateProblem):
-        if state.plain_folder(state_dir, create=False):
+    state_dir = folder / state_rules.STATE_FOLDER
+    with contextlib.suppress(OSError, state_rules.StateProblem):
+        if state_rules.plain_folder(state_dir, create=False):
             locks = state_dir / LOCK_FOLDER
-            if state.plain_folder(locks, create=False):
+            if state_rules.plain_folder(locks, create=False):
                 os.rmdir(locks)  # fails unless empty
-            if state.created_here(state_dir):
+            if state_rules.created_here(state_dir):
                 os.rmdir(state_dir)

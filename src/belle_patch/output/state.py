@@ -12,7 +12,8 @@ Readers keep the parsed state per folder and read again only what changed.
 
 The folder may come from elsewhere (a copied or unpacked output folder), so nothing in it
 is trusted: no symlink is followed, only regular files of bounded size are read, and any
-problem there means "no record". :func:`last_problem` tells what went wrong, in one line.
+problem there means "no record". :func:`~belle_patch.output.state_rules.last_problem` tells
+what went wrong, in one line.
 """
 
 from __future__ import annotations
@@ -22,16 +23,24 @@ import json
 import os
 import stat
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from belle_patch.output.locking import is_link, lock_file, open_regular
+from belle_patch.output.locking import open_regular
 from belle_patch.output.staging import sync_folder
+from belle_patch.output.state_rules import (
+    STATE_FOLDER,
+    StateProblem,
+    _describe,
+    _guard,
+    _key,
+    _note,
+    exclusive_lock,
+    state_folder,
+)
 
-STATE_FOLDER = ".belle-patch"
 STATE_FILE = "state.json"
 JOURNAL_FILE = "state.journal"
 LOCK_FILE = "state.lock"
@@ -68,97 +77,6 @@ class FileState:
     xxh3_128: str
     sha256: str
     md5: str
-
-
-class StateProblem(Exception):
-    """Something in the state folder is not as belle-patch leaves it; the text says what."""
-
-
-_guard = threading.RLock()
-_problems: Dict[str, str] = {}
-_created: Set[str] = set()
-
-
-def _key(folder: Path) -> str:
-    return os.path.abspath(folder)
-
-
-def last_problem(folder: Path, *, forget: bool = False) -> Optional[str]:
-    """One line on why the state of ``folder`` was last ignored or left unchanged, or None.
-
-    Kept until asked for with ``forget``, so a caller can show it once at the end of a run.
-    """
-    with _guard:
-        if forget:
-            return _problems.pop(_key(folder), None)
-        return _problems.get(_key(folder))
-
-
-def _note(folder: Path, problem: str) -> None:
-    with _guard:
-        _problems[_key(folder)] = problem
-
-
-def _describe(exc: BaseException, path: Path) -> str:
-    if isinstance(exc, StateProblem):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return f"{exc.filename or path}: {exc.strerror or exc}"
-    return f"{path}: {exc}"
-
-
-def plain_folder(path: Path, *, create: bool) -> bool:
-    """True if ``path`` is a folder and not a symlink (created first if ``create``).
-
-    False if it is missing and not to be created; StateProblem if something else is there.
-    """
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        if not create:
-            return False
-        try:
-            os.mkdir(path)
-            with _guard:
-                _created.add(_key(path))
-        except FileExistsError:
-            pass
-        info = os.lstat(path)
-    if is_link(info):
-        raise StateProblem(f"{path} is a symbolic link, which belle-patch does not follow")
-    if not stat.S_ISDIR(info.st_mode):
-        raise StateProblem(f"{path} is not a folder")
-    return True
-
-
-def created_here(path: Path) -> bool:
-    """Whether this process created the folder ``path`` (through :func:`plain_folder`)."""
-    with _guard:
-        return _key(path) in _created
-
-
-def state_folder(folder: Path, *, create: bool) -> Optional[Path]:
-    """``folder/.belle-patch`` if it is a real folder; None if it is missing."""
-    state_dir = folder / STATE_FOLDER
-    return state_dir if plain_folder(state_dir, create=create) else None
-
-
-@contextlib.contextmanager
-def exclusive_lock(lock_path: Path, *, patience: Optional[float] = None) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (created if missing); others wait.
-
-    With ``patience`` (seconds), a wait that lasts longer raises StateProblem.
-    """
-    waiting = None
-    if patience is not None:
-        deadline = time.monotonic() + patience
-
-        def waiting() -> None:
-            if time.monotonic() > deadline:
-                raise StateProblem(f"{lock_path} stayed locked by another run")
-
-    with lock_file(lock_path, waiting=waiting):
-        yield
 
 
 def _read_bounded(path: Path, offset: int = 0) -> Optional[Tuple[bytes, os.stat_result]]:
