@@ -108,7 +108,7 @@ class BaseStream:
         return out
 
     def _read_into(self, out: ByteArray) -> int:
-        view = memoryview(out)  # type: ignore[arg-type]
+        view = memoryview(out)  # type: ignore[arg-type, unused-ignore]
         filled = 0
         try:
             while filled < len(view):

@@ -73,7 +73,7 @@ _Item = Union[_Slot, _Abort, _End]
 def _make_slot(chunk_size: int, separate_output: bool) -> _Slot:
     data = np.empty(chunk_size, dtype=np.uint8)
     out = np.empty(chunk_size, dtype=np.uint8) if separate_output else data
-    views = {INPUT: memoryview(data), OUTPUT: memoryview(out)}  # type: ignore[arg-type]
+    views = {INPUT: memoryview(data), OUTPUT: memoryview(out)}  # type: ignore[arg-type, unused-ignore]
     return _Slot(data, out, views)
 
 

@@ -126,7 +126,7 @@ class KeyStream:
 
     def _read_at(self, offset: int, out: ByteArray) -> None:
         self._handle.seek(offset)
-        view = memoryview(out)  # type: ignore[arg-type]
+        view = memoryview(out)  # type: ignore[arg-type, unused-ignore]
         done = 0
         while done < len(view):
             count = self._handle.readinto(view[done:])
