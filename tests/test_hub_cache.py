@@ -1,11 +1,17 @@
-"""The huggingface_hub cache: snapshot links into blobs/, repo folders, ``hf:ORG/NAME``."""
+"""The huggingface_hub cache: snapshot links into blobs/, repo folders, ``hf:ORG/NAME``.
+
+The caches are written by huggingface_hub itself against the local Hub of ``hub_endpoint.py``
+(the ``real_cache`` fixture); hostile variations alter such a cache after it was written. The
+tests of pure functions (``cache_root``, the errors of ``resolve_hub_spec``) need no cache and
+run without huggingface_hub.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, Mapping
+from typing import Callable, Dict, List, Mapping
 
 import pytest
 
@@ -22,47 +28,36 @@ from belle_patch.hub.checks import check_planned
 from belle_patch.hub.detect import address_for_file, detect_layout
 from belle_patch.hub.gitblob import git_blob_id
 from belle_patch.vocabulary import AddressKind, DigestKind, Status
+from hub_endpoint import (
+    REPO_ID,
+    SHARDS,
+    CacheDownload,
+    HubEndpoint,
+    download_cache,
+    flip_byte,
+    model_files,
+    require_huggingface_hub,
+)
 
 from conftest import generated
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-FILES = {
-    "config.json": b'{"model_type": "bloom"}\n',
-    "pytorch_model.bin": generated("weights", 50_000),
-    "tokenizer/tokenizer.json": b'{"version": "1.0"}\n',
-}
+Builder = Callable[..., CacheDownload]
+FILES = model_files()
+NAMES = sorted(FILES)
+OTHER_REPO = "Other/BELLE-Copy"
+DEV_FILES = {"config.json": b"{}\n"}  # a second revision with other files than main's
 
 
-def address_of(name: str, content: bytes) -> str:
-    """The Hub keeps weights with LFS (SHA-256) and small text in git (blob id)."""
-    if name.endswith(".bin"):
-        return hashlib.sha256(content).hexdigest()
-    return git_blob_id(content)
-
-
-def make_cache(
-    root: Path,
-    files: Mapping[str, bytes] = FILES,
-    repo: str = "models--BelleGroup--BELLE-7B-1M",
-    commit: str = COMMIT,
-) -> Path:
-    """A cache repo as huggingface_hub leaves it; returns the snapshot folder."""
-    repo_folder = root / repo
-    blobs = repo_folder / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-    (repo_folder / "refs").mkdir(exist_ok=True)
-    (repo_folder / "refs" / "main").write_text(commit)
-    snapshot = repo_folder / "snapshots" / commit
-    for name, content in files.items():
-        address = address_of(name, content)
-        (blobs / address).write_bytes(content)
-        link = snapshot / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        depth = len(PurePosixPath(name).parts) + 1
-        link.symlink_to("../" * depth + f"blobs/{address}")
-    return snapshot
+@pytest.fixture
+def real_cache(request: pytest.FixtureRequest) -> Builder:
+    """``hub_cache`` (conftest_hub.py), asked for only once huggingface_hub is known to be
+    there: a clean skip without it, a failure under BELLE_PATCH_REQUIRE_HUB=1. (This module
+    also holds tests that need no huggingface_hub, so the check cannot be module-wide.)"""
+    require_huggingface_hub()
+    builder: Builder = request.getfixturevalue("hub_cache")
+    return builder
 
 
 def check_all(planned: List[PlannedFile]) -> Dict[str, AddressCheck]:
@@ -79,40 +74,38 @@ def check_all(planned: List[PlannedFile]) -> Dict[str, AddressCheck]:
     return results
 
 
-def blob_path(snapshot: Path, name: str) -> Path:
-    return snapshot.parent.parent / "blobs" / address_of(name, FILES[name])
-
-
-def test_intact_snapshot_every_file_addressed_and_matching(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    book = detect_layout(snapshot)
+def test_intact_snapshot_every_file_addressed_and_matching(
+    tmp_path: Path, real_cache: Builder
+) -> None:
+    download = real_cache(tmp_path / "hub")
+    book = detect_layout(download.snapshot)
     assert book is not None
     assert (book.layout, book.repo_id, book.revision) == (
         CACHE_SNAPSHOT,
-        "BelleGroup/BELLE-7B-1M",
-        COMMIT,
+        REPO_ID,
+        download.commit,
     )
     assert set(book.addresses) == set(FILES)
-    assert book.addresses["pytorch_model.bin"].kind == AddressKind.SHA256_LFS
-    assert book.addresses["tokenizer/tokenizer.json"].kind == AddressKind.GIT_BLOB_ID
+    assert book.addresses[SHARDS[0]].kind == AddressKind.SHA256_LFS
+    assert book.addresses["tokenizer/vocab.txt"].kind == AddressKind.GIT_BLOB_ID
     assert not book.failed and not book.unaddressed
     assert book.summary == (
-        "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab: 3 files with a content address"
+        f"cache snapshot of {REPO_ID} at {download.commit[:12]}: "
+        f"{len(FILES)} files with a content address"
     )
     results = check_all(plan_checks(book))
     assert {name: r.status for name, r in results.items()} == dict.fromkeys(FILES, Status.OK)
-    assert results["pytorch_model.bin"].method == AddressKind.SHA256_LFS
+    assert results[SHARDS[0]].method == AddressKind.SHA256_LFS
     assert results["config.json"].method == AddressKind.GIT_BLOB_ID
 
 
-@pytest.mark.parametrize("name", ["pytorch_model.bin", "tokenizer/tokenizer.json"])
-def test_one_byte_changed_at_the_same_size_fails_that_file_only(tmp_path: Path, name: str) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    blob = blob_path(snapshot, name)
-    damaged = bytearray(blob.read_bytes())
-    damaged[len(damaged) // 2] ^= 0x01
-    blob.write_bytes(bytes(damaged))
-    book = detect_layout(snapshot)
+@pytest.mark.parametrize("name", [SHARDS[0], "tokenizer/vocab.txt"])
+def test_one_byte_changed_at_the_same_size_fails_that_file_only(
+    tmp_path: Path, real_cache: Builder, name: str
+) -> None:
+    download = real_cache(tmp_path / "hub")
+    flip_byte(download.blob(name))
+    book = detect_layout(download.snapshot)
     assert book is not None
     results = check_all(plan_checks(book))
     assert results[name].status == Status.FAILED
@@ -120,30 +113,38 @@ def test_one_byte_changed_at_the_same_size_fails_that_file_only(tmp_path: Path, 
     assert [n for n, r in results.items() if not r.ok] == [name]
 
 
-def test_missing_blob_fails_with_download_it_again(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    blob = blob_path(snapshot, "pytorch_model.bin")
+def test_missing_blob_fails_with_download_it_again(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub")
+    blob = download.blob(SHARDS[0])
+    # What a download killed part way left before huggingface_hub 2.4 (which names its
+    # partial file <etag>.<8 hex digits>.incomplete instead).
     blob.rename(blob.with_name(blob.name + ".incomplete"))
-    book = detect_layout(snapshot)
+    book = detect_layout(download.snapshot)
     assert book is not None
-    failure = book.failed["pytorch_model.bin"]
+    failure = book.failed[SHARDS[0]]
     assert failure.status == Status.MISSING
     assert f"missing blob blobs/{blob.name}" in failure.detail
     assert "interrupted download" in failure.detail
     assert failure.detail.endswith("download it again")
     planned = {p.name: p for p in plan_checks(book)}
-    assert not planned["pytorch_model.bin"].to_hash
+    assert not planned[SHARDS[0]].to_hash
     assert planned["config.json"].to_hash
 
 
-def test_links_out_of_the_repo_blobs_fail_and_are_never_read(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    # A blob of another repo, with a perfectly good address as its name.
-    other = make_cache(tmp_path / "hub", repo="models--Other--Model")
-    other_blob = blob_path(other, "config.json")
+def test_links_out_of_the_repo_blobs_fail_and_are_never_read(
+    tmp_path: Path, real_cache: Builder
+) -> None:
+    download = real_cache(tmp_path / "hub")
+    # A blob of another repo in the same cache, with a perfectly good address as its name.
+    other = real_cache(tmp_path / "hub", repo_id=OTHER_REPO)
+    other_blob = other.blob("config.json")
+    assert other_blob.is_file()
+    snapshot = download.snapshot
     outside = tmp_path / "secret"
     outside.write_bytes(b"not yours\n")
-    (snapshot / "stolen.json").symlink_to(f"../../../models--Other--Model/blobs/{other_blob.name}")
+    (snapshot / "stolen.json").symlink_to(
+        f"../../../{other.repo_folder.name}/blobs/{other_blob.name}"
+    )
     (snapshot / "absolute.txt").symlink_to(outside)
     (snapshot / "relative.txt").symlink_to("../../../../secret")
     (snapshot / "loop.txt").symlink_to("loop.txt")
@@ -158,48 +159,44 @@ def test_links_out_of_the_repo_blobs_fail_and_are_never_read(tmp_path: Path) -> 
     assert planned["config.json"].to_hash
 
 
-def test_a_copied_file_in_a_snapshot_has_no_address(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
+def test_a_copied_file_in_a_snapshot_has_no_address(tmp_path: Path, real_cache: Builder) -> None:
+    snapshot = real_cache(tmp_path / "hub").snapshot
     (snapshot / "config.json").unlink()
-    (snapshot / "config.json").write_bytes(
-        FILES["config.json"]
-    )  # as on a file system without links
+    (snapshot / "config.json").write_bytes(FILES["config.json"])  # as without links
     book = detect_layout(snapshot)
     assert book is not None
     assert "config.json" in book.unaddressed
     results = check_all(plan_checks(book))
     assert results["config.json"].status == Status.NOT_VERIFIED
     assert "no content address" in results["config.json"].detail
-    assert results["pytorch_model.bin"].status == Status.OK
+    assert results[SHARDS[0]].status == Status.OK
 
 
-def test_repo_folder_follows_refs_main_or_the_revision_given(tmp_path: Path) -> None:
-    hub = tmp_path / "hub"
-    make_cache(hub)
-    second = "f" * 40
-    make_cache(hub, {"config.json": b"{}\n"}, commit=second)
-    repo = hub / "models--BelleGroup--BELLE-7B-1M"
-    (repo / "refs" / "main").write_text(COMMIT)
-    (repo / "refs" / "dev").write_text(second)
-    main = detect_layout(repo)
-    assert main is not None and main.revision == COMMIT and set(main.addresses) == set(FILES)
-    for revision in ("dev", second):
+def test_repo_folder_follows_refs_main_or_the_revision_given(
+    tmp_path: Path, real_cache: Builder
+) -> None:
+    main = real_cache(tmp_path / "hub", revisions={"main": FILES, "dev": DEV_FILES})
+    dev = main.by_branch["dev"]
+    repo = main.repo_folder
+    assert (repo / "refs" / "dev").read_text() == dev.commit
+    found = detect_layout(repo)
+    assert found is not None and found.revision == main.commit
+    assert set(found.addresses) == set(FILES)
+    for revision in ("dev", dev.commit):
         book = detect_layout(repo, revision)
-        assert (
-            book is not None and book.revision == second and set(book.addresses) == {"config.json"}
-        )
+        assert book is not None and book.revision == dev.commit
+        assert set(book.addresses) == {"config.json"}
     with pytest.raises(UsageError, match="no snapshot for revision v2"):
         detect_layout(repo, "v2")
     with pytest.raises(UsageError, match="cache repo folder"):
-        detect_layout(repo / "snapshots" / COMMIT, "dev")
+        detect_layout(main.snapshot, "dev")
 
 
-def test_address_for_one_file_inside_a_snapshot(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    address = address_for_file(snapshot / "tokenizer" / "tokenizer.json")
-    assert address is not None and address.hexdigest == git_blob_id(
-        FILES["tokenizer/tokenizer.json"]
-    )
+def test_address_for_one_file_inside_a_snapshot(tmp_path: Path, real_cache: Builder) -> None:
+    snapshot = real_cache(tmp_path / "hub").snapshot
+    address = address_for_file(snapshot / "tokenizer" / "vocab.txt")
+    assert address is not None
+    assert address.hexdigest == git_blob_id(FILES["tokenizer/vocab.txt"])
     assert address_for_file(tmp_path / "elsewhere" / "x.bin") is None
 
 
@@ -223,16 +220,34 @@ def test_cache_root_follows_huggingface_hub_order(tmp_path: Path) -> None:
     assert cache_root({}) == home / ".cache" / "huggingface" / "hub"
 
 
-def test_resolve_hub_spec_finds_the_snapshot_without_network(tmp_path: Path) -> None:
+def test_resolve_hub_spec_finds_the_snapshot_without_network(
+    tmp_path: Path, real_cache: Builder, request: pytest.FixtureRequest
+) -> None:
     hub = tmp_path / "home" / "hub"
-    snapshot = make_cache(hub)
-    make_cache(hub, {"data.csv": b"a,b\n"}, repo="datasets--Org--Set")
+    download = real_cache(hub)
+    endpoint: HubEndpoint = request.getfixturevalue("hub_environment")
+    data = {"data.csv": b"a,b\n"}
+    commit = endpoint.publish("Org/Set", {"main": data}, repo_type="dataset")["main"]
+    dataset = download_cache(endpoint, hub, data, repo_id="Org/Set", commit=commit,
+                             repo_type="dataset")  # fmt: skip
     env = {"HF_HOME": str(tmp_path / "home")}
-    assert resolve_hub_spec("hf:BelleGroup/BELLE-7B-1M", environ=env) == snapshot
-    assert resolve_hub_spec(f"hf:BelleGroup/BELLE-7B-1M@{COMMIT}", environ=env) == snapshot
-    assert resolve_hub_spec("hf:datasets/Org/Set", environ=env).parent.parent.name == (
-        "datasets--Org--Set"
-    )
+    assert resolve_hub_spec(f"hf:{REPO_ID}", environ=env) == download.snapshot
+    assert resolve_hub_spec(f"hf:{REPO_ID}@{download.commit}", environ=env) == download.snapshot
+    assert resolve_hub_spec(f"hf:{REPO_ID}@main", environ=env) == download.snapshot
+    found = resolve_hub_spec("hf:datasets/Org/Set", environ=env)
+    assert found == dataset.snapshot and found.parent.parent.name == "datasets--Org--Set"
+    with pytest.raises(UsageError) as missing:
+        resolve_hub_spec("hf:BelleGroup/BELLE-7B-2M", environ=env)
+    message = str(missing.value)
+    assert "not in the Hugging Face cache" in message and str(hub) in message
+    assert "\n" not in message
+
+
+def test_resolve_hub_spec_errors_need_no_cache(tmp_path: Path) -> None:
+    """A repo not in the cache, and what is not a repo id: one-line usage errors."""
+    hub = tmp_path / "home" / "hub"
+    hub.mkdir(parents=True)
+    env = {"HF_HOME": str(tmp_path / "home")}
     with pytest.raises(UsageError) as missing:
         resolve_hub_spec("hf:BelleGroup/BELLE-7B-2M", environ=env)
     message = str(missing.value)
@@ -244,23 +259,26 @@ def test_resolve_hub_spec_finds_the_snapshot_without_network(tmp_path: Path) -> 
 
 
 def test_resolve_hub_spec_reads_the_process_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, real_cache: Builder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    snapshot = make_cache(tmp_path / "cache")
+    download = real_cache(tmp_path / "cache")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
-    assert resolve_hub_spec("hf:BelleGroup/BELLE-7B-1M") == snapshot
+    assert resolve_hub_spec(f"hf:{REPO_ID}") == download.snapshot
 
 
-def test_check_planned_reads_each_file_once_for_its_address_and_md5(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
+def test_check_planned_reads_each_file_once_for_its_address_and_md5(
+    tmp_path: Path, real_cache: Builder
+) -> None:
+    download = real_cache(tmp_path / "hub")
+    snapshot = download.snapshot
     (snapshot / "config.json").unlink()
     (snapshot / "config.json").write_bytes(FILES["config.json"])
-    blob_path(snapshot, "tokenizer/tokenizer.json").unlink()
+    download.blob("tokenizer/vocab.txt").unlink()
     book = detect_layout(snapshot)
     assert book is not None
     outcomes = {entry.name: check_planned(entry, (DigestKind.MD5,)) for entry in plan_checks(book)}
-    verdict, digests = outcomes["pytorch_model.bin"]
-    weights = FILES["pytorch_model.bin"]
+    verdict, digests = outcomes[SHARDS[0]]
+    weights = FILES[SHARDS[0]]
     assert verdict.status == Status.OK and verdict.method == AddressKind.SHA256_LFS
     assert digests == {
         DigestKind.SHA256: hashlib.sha256(weights).hexdigest(),
@@ -269,18 +287,55 @@ def test_check_planned_reads_each_file_once_for_its_address_and_md5(tmp_path: Pa
     copy_verdict, copy_digests = outcomes["config.json"]
     assert copy_verdict.status == Status.NOT_VERIFIED  # an MD5 list may still vouch for it
     assert copy_digests == {DigestKind.MD5: hashlib.md5(FILES["config.json"]).hexdigest()}
-    assert outcomes["tokenizer/tokenizer.json"][0].status == Status.MISSING
-    assert outcomes["tokenizer/tokenizer.json"][1] == {}
+    assert outcomes["tokenizer/vocab.txt"][0].status == Status.MISSING
+    assert outcomes["tokenizer/vocab.txt"][1] == {}
 
 
-def test_repo_folder_without_refs_main(tmp_path: Path) -> None:
-    hub = tmp_path / "hub"
-    make_cache(hub)
-    repo = hub / "models--BelleGroup--BELLE-7B-1M"
+def test_repo_folder_without_refs_main(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub")
+    repo = download.repo_folder
     (repo / "refs" / "main").unlink()
     only = detect_layout(repo)
-    assert only is not None and only.revision == COMMIT  # the one snapshot there is
-    make_cache(hub, {"config.json": b"{}\n"}, commit="e" * 40)
+    assert only is not None and only.revision == download.commit  # the one snapshot there is
+    second = real_cache(tmp_path / "hub", revisions={"main": FILES, "dev": DEV_FILES})
+    assert second.repo_folder == repo and len(os.listdir(repo / "snapshots")) == 2
     (repo / "refs" / "main").unlink()
     with pytest.raises(UsageError, match="name one with --revision"):
         detect_layout(repo)
+
+
+# ------------------------------------------------------------------ not for new tests
+#
+# test_verify_verdicts.py still imports make_cache (outside this file's change); it goes when
+# that module builds its snapshot with the hub_cache fixture. New tests use hub_cache.
+
+_LEGACY_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+_LEGACY_FILES = {
+    "config.json": b'{"model_type": "bloom"}\n',
+    "pytorch_model.bin": generated("weights", 50_000),
+    "tokenizer/tokenizer.json": b'{"version": "1.0"}\n',
+}
+
+
+def make_cache(
+    root: Path,
+    files: Mapping[str, bytes] = _LEGACY_FILES,
+    repo: str = "models--BelleGroup--BELLE-7B-1M",
+    commit: str = _LEGACY_COMMIT,
+) -> Path:
+    """Deprecated: a hand-made imitation of a cache repo; returns the snapshot folder."""
+    repo_folder = root / repo
+    blobs = repo_folder / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    (repo_folder / "refs").mkdir(exist_ok=True)
+    (repo_folder / "refs" / "main").write_text(commit)
+    snapshot = repo_folder / "snapshots" / commit
+    for name, content in files.items():
+        lfs = name.endswith(".bin")
+        address = hashlib.sha256(content).hexdigest() if lfs else git_blob_id(content)
+        (blobs / address).write_bytes(content)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        depth = len(PurePosixPath(name).parts) + 1
+        link.symlink_to("../" * depth + f"blobs/{address}")
+    return snapshot

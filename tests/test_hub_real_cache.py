@@ -379,6 +379,7 @@ def test_an_interrupted_download_leaves_a_missing_blob(tmp_path: Path, hub_cache
     assert cli_verdicts(result.stdout)[SHARDS[0]] == "FAILED open or read"
     assert ".incomplete" not in result.stdout
     assert "download it again" in result.stderr
+    assert "an interrupted download left it incomplete" in result.stderr
     assert statuses(belle_patch.verify([download.repo_folder]))[SHARDS[0]] == belle_patch.MISSING
 
 

@@ -1,4 +1,10 @@
-"""verify of a Hugging Face download: every file against the content address it carries on disk."""
+"""verify of a Hugging Face download: every file against the content address it carries on disk.
+
+The caches are written by huggingface_hub itself against the local Hub of ``hub_endpoint.py``
+(the ``real_cache`` fixture); hostile variations alter such a cache after it was written. The
+``--local-dir`` folders and git clones here are not caches; their tests, and those that need
+no download at all, run without huggingface_hub.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,33 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import pytest
 
 import belle_patch
 from belle_patch.hub import checks as hub_checks
+from hub_endpoint import (
+    REPO_ID,
+    SHARDS,
+    CacheDownload,
+    flip_byte,
+    model_files,
+    require_huggingface_hub,
+    sha256,
+)
 from test_hub_git import git, git_env, make_clone, pointer
 from test_hub_localdir import make_local_dir
 
 from helpers import run
-from test_hub_cache import FILES as CACHE_FILES
-from test_hub_cache import address_of, make_cache
 
 needs_links = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
+Builder = Callable[..., CacheDownload]
+CACHE_FILES = model_files()
 CACHE_NAMES = sorted(CACHE_FILES)
-REPO = "models--BelleGroup--BELLE-7B-1M"
+DEV_FILES = {"config.json": b"{}\n"}  # a second revision with other files than main's
 
 
 def ok_lines(names: Sequence[str]) -> str:
@@ -49,6 +64,23 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+def summary(download: CacheDownload, count: int = len(CACHE_FILES)) -> str:
+    return (
+        f"belle-patch: cache snapshot of {download.repo_id} at {download.commit[:12]}: "
+        f"{count} files with a content address\n"
+    )
+
+
+@pytest.fixture
+def real_cache(request: pytest.FixtureRequest) -> Builder:
+    """``hub_cache`` (conftest_hub.py), asked for only once huggingface_hub is known to be
+    there: a clean skip without it, a failure under BELLE_PATCH_REQUIRE_HUB=1. (This module
+    also holds tests that need no huggingface_hub, so the check cannot be module-wide.)"""
+    require_huggingface_hub()
+    builder: Builder = request.getfixturevalue("hub_cache")
+    return builder
+
+
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> List[Path]:
     """Every path the hub checks open, in order."""
@@ -67,23 +99,22 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> List[Path]:
 
 
 @needs_links
-def test_intact_snapshot_exit_0_every_file_ok(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    result = run("verify", snapshot)
+def test_intact_snapshot_exit_0_every_file_ok(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub")
+    result = run("verify", download.snapshot)
     assert result.exit_code == 0
     assert result.stdout == ok_lines(CACHE_NAMES)
-    assert result.stderr == (
-        "belle-patch: cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab: "
-        "3 files with a content address\n"
-    )
+    assert result.stderr == summary(download)
 
 
 @needs_links
-@pytest.mark.parametrize("name", ["pytorch_model.bin", "tokenizer/tokenizer.json"])
-def test_snapshot_one_byte_changed_fails_that_file(tmp_path: Path, name: str) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    flip_a_byte(snapshot.parent.parent / "blobs" / address_of(name, CACHE_FILES[name]))
-    result = run("verify", snapshot)
+@pytest.mark.parametrize("name", [SHARDS[0], "tokenizer/vocab.txt"])
+def test_snapshot_one_byte_changed_fails_that_file(
+    tmp_path: Path, real_cache: Builder, name: str
+) -> None:
+    download = real_cache(tmp_path / "hub")
+    flip_byte(download.blob(name))
+    result = run("verify", download.snapshot)
     assert result.exit_code == 1
     assert result.stdout == "".join(
         f"{n}: {'FAILED' if n == name else 'OK'}\n" for n in CACHE_NAMES
@@ -94,14 +125,14 @@ def test_snapshot_one_byte_changed_fails_that_file(tmp_path: Path, name: str) ->
 
 
 @needs_links
-def test_missing_blob_fails_with_download_it_again(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    blob = snapshot.parent.parent / "blobs" / address_of("config.json", CACHE_FILES["config.json"])
+def test_missing_blob_fails_with_download_it_again(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub")
+    blob = download.blob("config.json")
     blob.unlink()
-    result = run("verify", snapshot)
+    result = run("verify", download.snapshot)
     assert result.exit_code == 1
-    assert result.stdout == (
-        "config.json: FAILED open or read\npytorch_model.bin: OK\ntokenizer/tokenizer.json: OK\n"
+    assert result.stdout == "".join(
+        f"{n}: {'FAILED open or read' if n == 'config.json' else 'OK'}\n" for n in CACHE_NAMES
     )
     assert f"belle-patch: config.json: missing blob blobs/{blob.name}; download it again\n" in (
         result.stderr
@@ -110,33 +141,38 @@ def test_missing_blob_fails_with_download_it_again(tmp_path: Path) -> None:
 
 
 @needs_links
-def test_link_out_of_the_cache_fails_and_is_never_read(tmp_path: Path, reads: List[Path]) -> None:
-    snapshot = make_cache(tmp_path / "hub")
+def test_link_out_of_the_cache_fails_and_is_never_read(
+    tmp_path: Path, real_cache: Builder, reads: List[Path]
+) -> None:
+    download = real_cache(tmp_path / "hub")
     outside = tmp_path / "secret.bin"
-    outside.write_bytes(CACHE_FILES["pytorch_model.bin"])
-    link = snapshot / "pytorch_model.bin"
+    outside.write_bytes(CACHE_FILES[SHARDS[0]])  # the right content: only the link is wrong
+    link = download.snapshot / SHARDS[0]
     link.unlink()
     link.symlink_to(outside)
-    result = run("verify", snapshot)
+    result = run("verify", download.snapshot)
     assert result.exit_code == 1
-    assert result.stdout == (
-        "config.json: OK\npytorch_model.bin: FAILED open or read\ntokenizer/tokenizer.json: OK\n"
+    assert result.stdout == "".join(
+        f"{n}: {'FAILED open or read' if n == SHARDS[0] else 'OK'}\n" for n in CACHE_NAMES
     )
-    assert "belle-patch: pytorch_model.bin: link leads outside this repo's blobs/" in result.stderr
-    assert sorted(p.name for p in reads) == ["config.json", "tokenizer.json"]
-    report = belle_patch.verify([snapshot])
-    assert statuses(report)["pytorch_model.bin"] == belle_patch.REFUSED
+    assert f"belle-patch: {SHARDS[0]}: link leads outside this repo's blobs/" in result.stderr
+    others = [n for n in CACHE_NAMES if n != SHARDS[0]]
+    assert sorted(p.name for p in reads) == sorted(Path(n).name for n in others)
+    report = belle_patch.verify([download.snapshot])
+    assert statuses(report)[SHARDS[0]] == belle_patch.REFUSED
 
 
 @needs_links
-def test_file_with_no_address_is_not_verified_and_fails_unless_allowed(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
+def test_file_with_no_address_is_not_verified_and_fails_unless_allowed(
+    tmp_path: Path, real_cache: Builder
+) -> None:
+    snapshot = real_cache(tmp_path / "hub").snapshot
     (snapshot / "notes.txt").write_text("added by hand\n")
     result = run("verify", snapshot)
     assert result.exit_code == 1
-    assert result.stdout == (
-        "config.json: OK\nnotes.txt: NOT VERIFIED\npytorch_model.bin: OK\n"
-        "tokenizer/tokenizer.json: OK\n"
+    assert result.stdout == "".join(
+        f"{n}: {'NOT VERIFIED' if n == 'notes.txt' else 'OK'}\n"
+        for n in sorted([*CACHE_NAMES, "notes.txt"])
     )
     assert "belle-patch: notes.txt: a copy, not a link into blobs/" in result.stderr
     assert result.stderr.endswith(
@@ -149,30 +185,31 @@ def test_file_with_no_address_is_not_verified_and_fails_unless_allowed(tmp_path:
 
 
 @needs_links
-def test_not_verified_only_is_never_ok_even_when_allowed(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub", {})
-    snapshot.mkdir(parents=True)
-    (snapshot / "copy.bin").write_bytes(b"a copy")
+def test_not_verified_only_is_never_ok_even_when_allowed(
+    tmp_path: Path, real_cache: Builder
+) -> None:
+    snapshot = real_cache(tmp_path / "hub", files={"copy.bin": b"a copy"}).snapshot
+    (snapshot / "copy.bin").unlink()
+    (snapshot / "copy.bin").write_bytes(b"a copy")  # as huggingface_hub leaves it without links
     result = run("verify", snapshot, "--allow-unverified")
     assert result.exit_code == 1
     assert result.stdout == "copy.bin: NOT VERIFIED\n"
 
 
 @needs_links
-def test_repo_folder_uses_refs_main_or_revision(tmp_path: Path) -> None:
-    other = "fedcba9876543210fedcba9876543210fedcba98"
-    make_cache(tmp_path / "hub", {"config.json": b"{}\n"}, commit=other)
-    snapshot = make_cache(tmp_path / "hub")
-    repo = snapshot.parent.parent
+def test_repo_folder_uses_refs_main_or_revision(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub", revisions={"main": CACHE_FILES, "dev": DEV_FILES})
+    other = download.by_branch["dev"].commit
+    repo = download.repo_folder
     result = run("verify", repo)
     assert (result.exit_code, result.stdout) == (0, ok_lines(CACHE_NAMES))
     older = run("verify", repo, "--revision", other)
     assert (older.exit_code, older.stdout) == (0, "config.json: OK\n")
-    assert "at fedcba987654" in older.stderr
-    unknown = run("verify", repo, "--revision", "dev")
+    assert f"at {other[:12]}" in older.stderr
+    unknown = run("verify", repo, "--revision", "v2")
     assert unknown.exit_code == 2
     assert unknown.stdout == ""
-    assert "no snapshot for revision dev" in unknown.stderr
+    assert "no snapshot for revision v2" in unknown.stderr
 
 
 def test_revision_on_a_plain_folder_is_a_usage_error(tmp_path: Path) -> None:
@@ -185,18 +222,27 @@ def test_revision_on_a_plain_folder_is_a_usage_error(tmp_path: Path) -> None:
 
 @needs_links
 def test_hf_spec_found_through_hf_hub_cache_and_hf_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, real_cache: Builder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_cache(tmp_path / "home" / "hub")
+    real_cache(tmp_path / "home" / "hub")
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "home" / "hub"))
-    result = run("verify", "hf:BelleGroup/BELLE-7B-1M")
+    result = run("verify", f"hf:{REPO_ID}")
     assert (result.exit_code, result.stdout) == (0, ok_lines(CACHE_NAMES))
-    assert "cache snapshot of BelleGroup/BELLE-7B-1M" in result.stderr
+    assert f"cache snapshot of {REPO_ID}" in result.stderr
     monkeypatch.delenv("HF_HUB_CACHE")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
-    via_home = run("verify", "hf:BelleGroup/BELLE-7B-1M@main", "--quiet")
+    via_home = run("verify", f"hf:{REPO_ID}@main", "--quiet")
     assert (via_home.exit_code, via_home.stdout) == (0, "")
+
+
+def test_hf_spec_not_in_the_cache_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "home" / "hub").mkdir(parents=True)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
     absent = run("verify", "hf:BelleGroup/BELLE-7B-2M")
     assert absent.exit_code == 2
     assert absent.stdout == ""
@@ -204,81 +250,91 @@ def test_hf_spec_found_through_hf_hub_cache_and_hf_home(
 
 
 @needs_links
-def test_json_names_what_verified_each_file(tmp_path: Path) -> None:
-    files = {**CACHE_FILES, "README.md": b"# card\n"}
-    snapshot = make_cache(tmp_path / "hub", files)
+def test_json_names_what_verified_each_file(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub")
+    snapshot = download.snapshot
     (snapshot / "added.txt").write_bytes(b"mine")
+    weights = CACHE_FILES[SHARDS[0]]
     sums = tmp_path / "md5sums.txt"
-    sums.write_text(f"{md5(files['pytorch_model.bin'])}  pytorch_model.bin\n"
-                    f"{md5(b'mine')}  added.txt\n")  # fmt: skip
+    sums.write_text(f"{md5(weights)}  {SHARDS[0]}\n{md5(b'mine')}  added.txt\n")
     result = run("verify", snapshot, "--manifest", sums, "--json")
     assert result.exit_code == 0
     assert result.stderr == ""
     report = json.loads(result.stdout)
     assert report["ok"] is True
-    assert report["download"] == "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab"
+    assert report["download"] == f"cache snapshot of {REPO_ID} at {download.commit[:12]}"
     entries = json_files(result.stdout)
-    assert {name: e["verified_by"] for name, e in entries.items()} == {
-        "README.md": ["git blob id"],
-        "added.txt": ["MD5"],
-        "config.json": ["git blob id"],
-        "pytorch_model.bin": ["sha256 (LFS)", "MD5"],
-        "tokenizer/tokenizer.json": ["git blob id"],
-    }
-    weights = entries["pytorch_model.bin"]
-    assert weights["expected_address"] == hashlib.sha256(files["pytorch_model.bin"]).hexdigest()
-    assert weights["actual_address"] == weights["expected_address"]
-    assert weights["actual_md5"] == md5(files["pytorch_model.bin"])
+    lfs = {SHARDS[0], SHARDS[1], "onnx/model.onnx"}
+    expected = {n: ["sha256 (LFS)" if n in lfs else "git blob id"] for n in CACHE_NAMES}
+    expected[SHARDS[0]] = ["sha256 (LFS)", "MD5"]
+    expected["added.txt"] = ["MD5"]
+    assert {name: e["verified_by"] for name, e in entries.items()} == expected
+    shard = entries[SHARDS[0]]
+    assert shard["expected_address"] == sha256(weights)
+    assert shard["actual_address"] == shard["expected_address"]
+    assert shard["actual_md5"] == md5(weights)
 
 
 @needs_links
-def test_md5_list_checked_in_the_same_read(tmp_path: Path, reads: List[Path]) -> None:
-    snapshot = make_cache(tmp_path / "hub")
+def test_md5_list_checked_in_the_same_read(
+    tmp_path: Path, real_cache: Builder, reads: List[Path]
+) -> None:
+    snapshot = real_cache(tmp_path / "hub").snapshot
     sums = snapshot / "md5sums.txt"  # in the folder: the list itself is not reported
-    sums.write_text(f"{'0' * 32}  pytorch_model.bin\n{md5(b'x')}  absent.bin\n")
+    sums.write_text(f"{'0' * 32}  {SHARDS[0]}\n{md5(b'x')}  absent.bin\n")
     result = run("verify", snapshot, "-m", sums)
     assert result.exit_code == 1
-    assert result.stdout == (
-        "config.json: OK\npytorch_model.bin: FAILED\ntokenizer/tokenizer.json: OK\n"
-        "absent.bin: FAILED open or read\n"
-    )
-    assert "pytorch_model.bin: does not match its MD5 in" in result.stderr
+    assert result.stdout == "".join(
+        f"{n}: {'FAILED' if n == SHARDS[0] else 'OK'}\n" for n in CACHE_NAMES
+    ) + ("absent.bin: FAILED open or read\n")
+    assert f"{SHARDS[0]}: does not match its MD5 in" in result.stderr
     assert "it matches its sha256 (LFS): the list may be for another version" in result.stderr
     assert sorted(p.name for p in reads) == sorted(Path(n).name for n in CACHE_NAMES)
     ignoring = run("verify", snapshot, "-m", sums, "--ignore-missing", "--quiet")
-    assert (ignoring.exit_code, ignoring.stdout) == (1, "pytorch_model.bin: FAILED\n")
+    assert (ignoring.exit_code, ignoring.stdout) == (1, f"{SHARDS[0]}: FAILED\n")
 
 
 @needs_links
-def test_api_gives_the_same_verdicts(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
-    flip_a_byte(
-        snapshot.parent.parent / "blobs" / address_of("config.json", b'{"model_type": "bloom"}\n')
-    )
+def test_api_gives_the_same_verdicts(tmp_path: Path, real_cache: Builder) -> None:
+    download = real_cache(tmp_path / "hub")
+    snapshot = download.snapshot
+    flip_byte(download.blob("config.json"))
     (snapshot / "notes.txt").write_text("hand\n")
     report = belle_patch.verify([snapshot], jobs=1)
     assert not report.ok
     assert statuses(report) == {
+        **dict.fromkeys(CACHE_NAMES, belle_patch.OK),
         "config.json": belle_patch.FAILED,
         "notes.txt": "NOT VERIFIED",
-        "pytorch_model.bin": belle_patch.OK,
-        "tokenizer/tokenizer.json": belle_patch.OK,
     }
     assert [c.name for c in report.not_verified] == ["notes.txt"]
-    assert report.download == "cache snapshot of BelleGroup/BELLE-7B-1M at 0123456789ab"
-    flip_a_byte(
-        snapshot.parent.parent / "blobs" / address_of("config.json", b'{"model_type": "bloom"}\n')
-    )
+    assert report.download == f"cache snapshot of {REPO_ID} at {download.commit[:12]}"
+    flip_byte(download.blob("config.json"))  # back to what was downloaded
     assert not belle_patch.verify([snapshot], allow_unverified=False).ok
     assert belle_patch.verify([snapshot], allow_unverified=True).ok
 
 
-@needs_links
-def test_a_download_must_be_the_only_path(tmp_path: Path) -> None:
-    snapshot = make_cache(tmp_path / "hub")
+def _local_dir_download(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    return make_local_dir(tmp_path / "BELLE-7B-1M")
+
+
+def _cache_snapshot(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    if not hasattr(os, "symlink"):
+        pytest.skip("needs symbolic links")
+    builder: Builder = request.getfixturevalue("real_cache")
+    return builder(tmp_path / "hub").snapshot
+
+
+@pytest.mark.parametrize(
+    "make", [_local_dir_download, _cache_snapshot], ids=["local-dir", "cache-snapshot"]
+)
+def test_a_download_must_be_the_only_path(
+    tmp_path: Path, request: pytest.FixtureRequest, make: Callable[..., Path]
+) -> None:
+    download = make(tmp_path, request)
     other = tmp_path / "other"
     other.mkdir()
-    result = run("verify", snapshot, other)
+    result = run("verify", download, other)
     assert result.exit_code == 2
     assert result.stdout == ""
     assert "check one download at a time" in result.stderr

@@ -234,7 +234,10 @@ def resolve_hub_spec(
 
 
 def _incomplete_note(blobs: Path, address: str) -> str:
-    partial = os.path.lexists(blobs / f"{address}.incomplete")
+    # huggingface_hub writes ADDRESS.incomplete, and since 2.4 ADDRESS.<8 hex>.incomplete.
+    partial = os.path.lexists(blobs / f"{address}.incomplete") or any(
+        blobs.glob(f"{address}.*.incomplete")
+    )
     return " (an interrupted download left it incomplete)" if partial else ""
 
 
