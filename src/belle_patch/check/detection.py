@@ -40,33 +40,26 @@ class ContentProbe:
         return regular_size(path) if path is not None else None
 
     def md5(self, name: str) -> Optional[str]:
-        path = self.files.find(name)
-        if path is None:
-            return None
-        if path not in self.md5s:
-            try:
-                self.md5s[path] = hash_file(path, [DigestKind.MD5], regular_only=True)[
-                    DigestKind.MD5
-                ]
-            except (OSError, BellePatchError):
-                return None
-        return self.md5s[path]
+        return self._cached(name, DigestKind.MD5, self.md5s)
 
     def digest(self, name: str, listed: str) -> Optional[str]:
         """The file's digest of the kind ``listed`` is (MD5 or SHA-256)."""
         if DigestKind.of_listed(listed) == DigestKind.MD5:
             return self.md5(name)
+        return self._cached(name, DigestKind.SHA256, self.sha256s)
+
+    def _cached(self, name: str, kind: DigestKind, computed: Dict[Path, str]) -> Optional[str]:
+        """The ``kind`` digest of the file listed as ``name``, hashed on the first asking;
+        None if no such file is indexed or it cannot be read (that is not remembered)."""
         path = self.files.find(name)
         if path is None:
             return None
-        if path not in self.sha256s:
+        if path not in computed:
             try:
-                self.sha256s[path] = hash_file(path, [DigestKind.SHA256], regular_only=True)[
-                    DigestKind.SHA256
-                ]
+                computed[path] = hash_file(path, [kind], regular_only=True)[kind]
             except (OSError, BellePatchError):
                 return None
-        return self.sha256s[path]
+        return computed[path]
 
     def read_paths(self) -> set[Path]:
         return set(self.md5s) | set(self.sha256s)
@@ -99,11 +92,7 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         published = release_md5s(release)
         untelling = shipped_in_clear(release) | same_as_base(release)
         telling = [n for n in published if n in files and n not in untelling]
-        smallest = probe.smallest(telling)
-        if (
-            smallest is not None
-            and probe.digest(smallest, published[smallest]) == (published[smallest])
-        ):
+        if _smallest_agrees(probe, published, telling):
             fitting.append((sum(1 for n in published if n in files), release))
     fitting = _agreeing(fitting, files, probe)
     if not fitting:
@@ -121,6 +110,15 @@ def release_by_content(files: FileIndex, probe: ContentProbe) -> Optional[Releas
         md5 = probe.md5(smallest)
         tied = [r for r, m in zip(tied, maps, strict=True) if m.get(smallest) == md5]
     return tied[0] if tied else None
+
+
+def _smallest_agrees(probe: ContentProbe, published: Dict[str, str], names: List[str]) -> bool:
+    """Whether the smallest file of ``names`` has the digest ``published`` lists for it (MD5
+    or SHA-256); False when none of them is present."""
+    smallest = probe.smallest(names)
+    return (
+        smallest is not None and probe.digest(smallest, published[smallest]) == published[smallest]
+    )
 
 
 def _agreeing(
@@ -174,11 +172,7 @@ def release_by_downloads(files: FileIndex, probe: ContentProbe) -> Optional[Rele
             continue
         published = Expectations.for_downloads(release).downloads
         shared = [n for n in published if n in files]
-        smallest = probe.smallest(shared)
-        if (
-            smallest is not None
-            and probe.digest(smallest, published[smallest]) == published[smallest]
-        ):
+        if _smallest_agrees(probe, published, shared):
             fitting.append((len(shared), release))
     best = max((score for score, _ in fitting), default=0)
     tied = [release for score, release in fitting if score == best]
@@ -194,11 +188,7 @@ def releases_of_base(files: FileIndex, probe: ContentProbe) -> List[Release]:
     for release in bundled_releases():
         published = Expectations.for_base(release).restored
         shared = [n for n in published if n in present]
-        smallest = probe.smallest(shared)
-        if (
-            smallest is not None
-            and probe.digest(smallest, published[smallest]) == published[smallest]
-        ):
+        if _smallest_agrees(probe, published, shared):
             fitting.append((len(shared), release, published))
     best = max((score for score, _, _ in fitting), default=0)
     tied = [(release, listed) for score, release, listed in fitting if score == best]

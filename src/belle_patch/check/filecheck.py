@@ -132,29 +132,13 @@ def check_file(
                 )[DigestKind.SHA256]
             )
             if actual == expected:
-                return FileCheck(
-                    name,
-                    Status.OK,
-                    expected,
-                    expected,
-                    path,
-                    method=DigestKind.SHA256,
-                    verified_by=_BY_SHA256,
-                )
+                return _verified(name, expected, path, _BY_SHA256, method=DigestKind.SHA256)
             return FileCheck(name, Status.FAILED, expected, actual, path, method=DigestKind.SHA256)
         recorded = None
         if known_md5 is None and not full:
             recorded = _recorded_match(path, expected, hooks.on_progress)
         if recorded:
-            return FileCheck(
-                name,
-                Status.OK,
-                expected,
-                expected,
-                path,
-                method=DigestKind.XXH3_128,
-                verified_by=_BY_RECORD,
-            )
+            return _verified(name, expected, path, _BY_RECORD, method=DigestKind.XXH3_128)
         # Progress counts each file's size once: a second read after xxh3 is not reported.
         on_progress = hooks.on_progress if recorded is None else None
         actual = (
@@ -172,9 +156,22 @@ def check_file(
     except BellePatchError as exc:
         return FileCheck(name, Status.UNREADABLE, expected, path=path, detail=exc.problem)
     if actual == expected:
-        # The expected string stands for the equal actual one: one copy per OK file, not two.
-        return FileCheck(name, Status.OK, expected, expected, path, verified_by=_BY_MD5)
+        return _verified(name, expected, path, _BY_MD5)
     return FileCheck(name, Status.FAILED, expected, actual, path)
+
+
+def _verified(
+    name: str,
+    expected: str,
+    path: Path,
+    verified_by: Tuple[str, ...],
+    method: str = DigestKind.MD5,
+) -> FileCheck:
+    """An OK check. The expected string stands for the equal actual one: one copy per OK
+    file, not two."""
+    return FileCheck(
+        name, Status.OK, expected, expected, path, method=method, verified_by=verified_by
+    )
 
 
 def verify_entries(

@@ -15,6 +15,8 @@ from belle_patch.cli.progress import BarProgress
 from belle_patch.units import format_bytes, format_rate
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
+BarsT = TypeVar("BarsT", bound=BarProgress)
 
 PATH = click.Path(path_type=Path)
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print a JSON report on stdout.")
@@ -140,6 +142,15 @@ def bar_progress(render: Callable[[Any], str], *, quiet: bool, as_json: bool) ->
 
     progress = BarProgress(on_done, enabled=show_lines, show_notes=show_lines)
     return progress
+
+
+def run_with_bars(bars: BarsT, job: Callable[[BarsT], R]) -> R:
+    """Run a job with ``bars`` as its progress (``job`` passes them on, as ``progress=``);
+    the bars are closed however the job ends, before anything else is printed."""
+    try:
+        return job(bars)
+    finally:
+        bars.close()
 
 
 def finish_batch(

@@ -19,6 +19,7 @@ from belle_patch.cli.common import (
     jobs_option,
     positional_key_and_out,
     positional_out,
+    run_with_bars,
 )
 from belle_patch.units import format_bytes
 
@@ -94,9 +95,9 @@ def decrypt(
         "decrypt",
         by_base=base is not None or format_name == "oasst" or compressed,
     )
-    progress = bar_progress(_render_restore, quiet=quiet, as_json=as_json)
-    try:
-        report = belle_patch.decrypt(
+    report = run_with_bars(
+        bar_progress(_render_restore, quiet=quiet, as_json=as_json),
+        lambda progress: belle_patch.decrypt(
             patches,
             key=key_path,
             out=out_dir,
@@ -112,9 +113,8 @@ def decrypt(
             space_check=not no_space_check,
             jobs=jobs,
             progress=progress,
-        )
-    finally:
-        progress.close()
+        ),
+    )
     extra: Dict[str, Any] = {"release": report.release, "key": report.key}
     if report.format != "belle":
         extra.update(_family_json(report))
@@ -252,9 +252,9 @@ def encrypt(
     sources, key_path, out_dir = _arguments(
         inputs, key, out, "encrypt", by_base=base is not None or format_name == "oasst"
     )
-    progress = bar_progress(_render_seal, quiet=quiet, as_json=as_json)
-    try:
-        report = belle_patch.encrypt(
+    report = run_with_bars(
+        bar_progress(_render_seal, quiet=quiet, as_json=as_json),
+        lambda progress: belle_patch.encrypt(
             sources,
             key=key_path,
             out=out_dir,
@@ -265,9 +265,8 @@ def encrypt(
             force=force,
             jobs=jobs,
             progress=progress,
-        )
-    finally:
-        progress.close()
+        ),
+    )
     if report.lists and not quiet and not as_json:
         click.echo(f"wrote {', '.join(p.name for p in report.lists)}")
     finish_batch(

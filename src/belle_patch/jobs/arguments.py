@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import List, Mapping, Optional, TypeGuard, Union
+from typing import Callable, List, Mapping, Optional, Tuple, TypeGuard, Union
 
 PathArg = Union[str, "os.PathLike[str]"]
 
@@ -114,16 +114,15 @@ def check(
     progress: object = None,
 ) -> None:
     """Check each argument, by name, as its kind requires; the first wrong one raises."""
-    for argument, value in (path_lists or {}).items():
-        path_list(value, argument, job)
-    for argument, value in (paths or {}).items():
-        required_path(value, argument, job)
-    for argument, value in (optional_paths or {}).items():
-        optional_path(value, argument, job)
-    for argument, value in (texts or {}).items():
-        optional_text(value, argument, job)
-    for argument, value in (flags or {}).items():
-        flag(value, argument, job)
-    for argument, value in (counts or {}).items():
-        optional_count(value, argument, job)
+    kinds: List[Tuple[Optional[Mapping[str, object]], Callable[[object, str, str], object]]] = [
+        (path_lists, path_list),
+        (paths, required_path),
+        (optional_paths, optional_path),
+        (texts, optional_text),
+        (flags, flag),
+        (counts, optional_count),
+    ]
+    for arguments, check_kind in kinds:
+        for argument, value in (arguments or {}).items():
+            check_kind(value, argument, job)
     progress_object(progress, job)

@@ -58,25 +58,23 @@ class Selection:
     failed: List[FileFailure] = field(default_factory=list)
 
 
+def _unreadable_input(path: Path, problem: str, hint: str) -> FileFailure:
+    return FileFailure(path, InputError(problem, path=path, hint=hint))
+
+
 def _broken_link(path: Path) -> FileFailure:
-    return FileFailure(
+    return _unreadable_input(
         path,
-        InputError(
-            "the file is a link to a file that does not exist",
-            path=path,
-            hint="the download was interrupted: download this file again",
-        ),
+        "the file is a link to a file that does not exist",
+        "the download was interrupted: download this file again",
     )
 
 
 def _not_regular(path: Path) -> FileFailure:
-    return FileFailure(
+    return _unreadable_input(
         path,
-        InputError(
-            "not a regular file",
-            path=path,
-            hint="pass the downloaded file itself (a FIFO or device is never read)",
-        ),
+        "not a regular file",
+        "pass the downloaded file itself (a FIFO or device is never read)",
     )
 
 

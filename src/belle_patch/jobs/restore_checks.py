@@ -140,13 +140,13 @@ def _diagnose_mismatch(
     fmt: XorFormat,
 ) -> ChecksumMismatch:
     """Say which stage failed: the download, the key, or (unknown) either."""
-    algorithm, what = _reference(fmt, options)
     published = options.expected_enc_md5
-    if published is None and options.download_address is not None:
-        return _diagnose_by_address(
-            patch, options.download_address, expected, actual, digests, options, fmt
-        )
-    if published is None:
+    if published is not None:
+        damaged, intact = _download_by_md5(patch, published, digests)
+    elif options.download_address is not None:
+        damaged, intact = _download_by_address(patch, options.download_address, digests)
+    else:
+        algorithm, what = _reference(fmt, options)
         needed = (
             "the base folder must be the exact conversion the release was made against"
             if fmt.key_noun == "base file"
@@ -161,36 +161,39 @@ def _diagnose_mismatch(
             expected=expected,
             actual=actual,
         )
+    return _download_or_key(patch, fmt, options, expected, actual, damaged=damaged, intact=intact)
+
+
+def _download_by_md5(
+    patch: Path, published: str, digests: dict[str, str]
+) -> tuple[Optional[str], str]:
+    """What the download's published MD5 says of it: how it is damaged (None if it is not),
+    and how it is known intact."""
     download = digests.get(DOWNLOAD_MD5) or hash_file(patch, [DigestKind.MD5])[DigestKind.MD5]
-    return _download_or_key(
-        patch, fmt, options, expected, actual,
-        damaged=None if download == published
-        else f"the download's MD5 {download} differs from the published {published}",
-        intact="the download matches the published MD5",
-    )  # fmt: skip
+    damaged = (
+        None
+        if download == published
+        else f"the download's MD5 {download} differs from the published {published}"
+    )
+    return damaged, "the download matches the published MD5"
 
 
-def _diagnose_by_address(
-    patch: Path,
-    address: ContentAddress,
-    expected: str,
-    actual: str,
-    digests: dict[str, str],
-    options: RestoreOptions,
-    fmt: XorFormat,
-) -> ChecksumMismatch:
-    """The download's own hash (Hugging Face) decides between the download and the key."""
+def _download_by_address(
+    patch: Path, address: ContentAddress, digests: dict[str, str]
+) -> tuple[Optional[str], str]:
+    """What the download's own hash (Hugging Face) says of it: how it is damaged (None if it
+    is not), and how it is known intact."""
     computed = digests.get(DOWNLOAD_ADDRESS)
     if computed is None:
         computed = content_digests(patch, [address.algorithm])[address.algorithm]
     verdict = check_file_against(address, {address.algorithm: computed})
-    return _download_or_key(
-        patch, fmt, options, expected, actual,
-        damaged=None if verdict.ok
+    damaged = (
+        None
+        if verdict.ok
         else f"the download does not match its content address ({address.kind} "
-        f"{address.hexdigest[:12]}..., from the Hugging Face download)",
-        intact=f"the download matches its content address ({address.kind})",
-    )  # fmt: skip
+        f"{address.hexdigest[:12]}..., from the Hugging Face download)"
+    )
+    return damaged, f"the download matches its content address ({address.kind})"
 
 
 def _download_or_key(

@@ -6,8 +6,9 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, List, Optional
 
 from belle_patch.errors import InputError, UsageError
 from belle_patch.formats.families import BELLE, KeyMaterial, XorFormat
@@ -66,29 +67,53 @@ def seal_file(
         raise InputError(f"cannot open the file: {exc.strerror}", path=source_path) from None
     with source, StagedFile(out_dir, source_path.name) as staged:
         size = os.fstat(source.fileno()).st_size
+        keyed_pass = partial(_keyed_pass, source, source_path, key, format, size, on_progress)
         if format.header:
             size, sha256, md5, enc_md5 = _seal_with_header(
-                source, source_path, key, format, staged, size, download_md5, on_progress
+                source, source_path, staged, size, download_md5, keyed_pass
             )
         else:
             sha256 = ""
-            size, md5, enc_md5 = _seal_headerless(
-                source, source_path, key, format, staged, size, download_md5, on_progress
-            )
+            size, md5, enc_md5 = _seal_headerless(staged, download_md5, keyed_pass)
         staged.sync()
         output = staged.commit(format.patch_name(source_path.name, sha256))
     return SealResult(source_path, output, size, sha256, md5, time.monotonic() - started, enc_md5)
 
 
-def _seal_with_header(
+# The pass that XORs the source with its key into the consumers; it returns the size read.
+_KeyedPass = Callable[[List[Consumer]], int]
+
+
+def _keyed_pass(
     source: BinaryIO,
     source_path: Path,
     key: KeyMaterial,
     fmt: XorFormat,
+    size: int,
+    on_progress: Optional[ProgressCallback],
+    consumers: List[Consumer],
+) -> int:
+    """Stream the source through ``consumers``, XORed with its key (opened here, and not at
+    all for a file the format copies as is), reporting progress."""
+    with contextlib.ExitStack() as stack:
+        key_stream: Optional[ChunkKey] = None
+        if not fmt.copies_as_is(key, source_path.name):
+            key_stream = stack.enter_context(
+                contextlib.closing(fmt.open_key(key, source_path.name))
+            )
+        return pump_file(
+            source, source_path, consumers, key=key_stream, expected_size=size,
+            on_progress=on_progress,
+        )  # fmt: skip
+
+
+def _seal_with_header(
+    source: BinaryIO,
+    source_path: Path,
     staged: StagedFile,
     size: int,
     download_md5: bool,
-    on_progress: Optional[ProgressCallback],
+    keyed_pass: _KeyedPass,
 ) -> tuple[int, str, str, str]:
     sha256, md5 = new_hasher(DigestKind.SHA256), new_hasher(DigestKind.MD5)
     enc_md5: Optional[Hasher] = None
@@ -120,11 +145,7 @@ def _seal_with_header(
             Consumer(md5.update, INPUT),
             Consumer(staged.write, OUTPUT),
         ]
-    with contextlib.closing(fmt.open_key(key, source_path.name)) as key_stream:
-        size = pump_file(
-            source, source_path, consumers, key=key_stream, expected_size=size,
-            on_progress=on_progress,
-        )  # fmt: skip
+    size = keyed_pass(consumers)
     if first_pass is not None and first_pass != (size, second_xxh3.hexdigest()):
         raise InputError(
             "the file changed while it was being read (its two reads differ)",
@@ -138,14 +159,7 @@ def _seal_with_header(
 
 
 def _seal_headerless(
-    source: BinaryIO,
-    source_path: Path,
-    key: KeyMaterial,
-    fmt: XorFormat,
-    staged: StagedFile,
-    size: int,
-    download_md5: bool,
-    on_progress: Optional[ProgressCallback],
+    staged: StagedFile, download_md5: bool, keyed_pass: _KeyedPass
 ) -> tuple[int, str, str]:
     md5 = new_hasher(DigestKind.MD5)
     enc_md5 = new_hasher(DigestKind.MD5) if download_md5 else None
@@ -153,14 +167,5 @@ def _seal_headerless(
     if enc_md5 is not None:
         consumers.append(Consumer(enc_md5.update, OUTPUT))
     consumers.append(Consumer(staged.write, OUTPUT))
-    with contextlib.ExitStack() as stack:
-        key_stream: Optional[ChunkKey] = None
-        if not fmt.copies_as_is(key, source_path.name):
-            key_stream = stack.enter_context(
-                contextlib.closing(fmt.open_key(key, source_path.name))
-            )
-        size = pump_file(
-            source, source_path, consumers, key=key_stream, expected_size=size,
-            on_progress=on_progress,
-        )  # fmt: skip
+    size = keyed_pass(consumers)
     return size, md5.hexdigest(), enc_md5.hexdigest() if enc_md5 else ""
