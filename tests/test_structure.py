@@ -95,8 +95,14 @@ def test_tokenizer_model_starts_with_0x0a() -> None:
 
 def test_safetensors_starts_with_length_and_brace() -> None:
     header = b'{"__metadata__":{}}'
-    good = len(header).to_bytes(8, "little") + header + bytes(16)
+    good = len(header).to_bytes(8, "little") + header
     assert _problem("model.safetensors", good) is None
+    # The size must be exactly what the header's tensors need: none here.
+    assert "after its last tensor" in str(_problem("model.safetensors", good + bytes(16)))
+    tensor = b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}'
+    whole = len(tensor).to_bytes(8, "little") + tensor + bytes(16)
+    assert _problem("model.safetensors", whole) is None
+    assert "shorter than its tensors need" in str(_problem("model.safetensors", whole[:-1]))
     too_long = (10**9).to_bytes(8, "little") + header
     assert _problem("model.safetensors", too_long) is not None
     no_brace = len(header).to_bytes(8, "little") + b"[" + header[1:]

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Collection, List, Mapping, Optional, Tuple
 
 from belle_patch.check.filecheck import CheckHooks, check_file
 from belle_patch.check.fileindex import FileIndex, regular_size
+from belle_patch.check.safetensors_layout import LENGTH_SIZE, header_length
+from belle_patch.check.safetensors_layout import check_file as check_layout
 from belle_patch.check.verdict import BY_MD5, FileCheck
 from belle_patch.errors import BellePatchError
 from belle_patch.hub.address import AddressCheck
 from belle_patch.hub.book import AddressBook, PlannedFile, plan_checks
 from belle_patch.hub.checks import check_planned
 from belle_patch.output import state_rules
-from belle_patch.stream.hashing import NOT_REGULAR
+from belle_patch.stream.hashing import NOT_REGULAR, open_regular
 from belle_patch.vocabulary import DigestKind, Status
 
 
@@ -167,7 +169,10 @@ def check_planned_file(
     never raises for a file that cannot be read."""
     hooks = hooks or CheckHooks()
     if not entry.to_hash and not (entry.status == Status.NOT_VERIFIED and expected_md5):
-        return _judged(entry, expected_md5)
+        judged = _judged(entry, expected_md5)
+        if judged.status == Status.NOT_VERIFIED and entry.name.endswith(SAFETENSORS_SUFFIX):
+            return by_layout(judged)
+        return judged
     size = regular_size(entry.path)
     if size is None:
         return FileCheck(
@@ -216,3 +221,39 @@ def check_download(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         checks = list(pool.map(planned, plan.planned))
     return checks + [listed(name) for name in plan.listed_only]
+
+
+SAFETENSORS_SUFFIX = ".safetensors"
+# A download's header is read whole and parsed; real ones are a few MiB at most. A longer
+# one is left unchecked rather than parsed (a hostile header can cost 25 times its size).
+DOWNLOAD_HEADER_LIMIT = 16 * 1024 * 1024
+STRUCTURE_FAILED = "not a whole safetensors file"
+STRUCTURE_VALID = (
+    "structure only: its safetensors header is valid and its size is exactly what its "
+    "tensors need, but there is no checksum to compare it with"
+)
+
+
+def by_layout(check: FileCheck) -> FileCheck:
+    """A safetensors file with no address and no checksum, checked by its structure: its
+    header and its exact size (it reads the header only). A truncated or damaged one FAILS;
+    a valid one stays NOT VERIFIED, since a structure cannot vouch for the weights."""
+    if check.path is None:
+        return check
+    try:
+        with open_regular(check.path) as source:
+            length = header_length(source.read(LENGTH_SIZE))
+            if length is not None and length > DOWNLOAD_HEADER_LIMIT:
+                return check
+            source.seek(0)
+            result = check_layout(source)
+    except OSError:
+        return check
+    if result.ok:
+        return replace(check, detail=STRUCTURE_VALID, method=DigestKind.STRUCTURE)
+    return replace(
+        check,
+        status=Status.FAILED,
+        detail=f"{STRUCTURE_FAILED}: {result.problem}",
+        method=DigestKind.STRUCTURE,
+    )

@@ -12,6 +12,7 @@ import json
 import pickletools
 from typing import Optional
 
+from belle_patch.check.safetensors_layout import LayoutCapture
 from belle_patch.errors import ChecksumMismatch
 from belle_patch.vocabulary import CheckKind, DigestKind
 
@@ -69,9 +70,13 @@ class Capture:
         self._head_size = WEIGHTS_HEAD_SIZE if self.kind == TORCH_OR_GGML else HEAD_SIZE
         self._data = bytearray()
         self.size = 0
+        # A safetensors file is checked whole: its header, and its exact size.
+        self._layout = LayoutCapture() if self.kind == SAFETENSORS else None
 
     def feed(self, view: memoryview) -> None:
         self.size += len(view)
+        if self._layout is not None:
+            self._layout.update(view)
         if self._whole:
             if self.size <= JSON_PARSE_LIMIT:
                 self._data += view
@@ -95,8 +100,8 @@ class Capture:
             return _json(data, whole=self._whole)
         if self.kind == SENTENCEPIECE:
             return None if data[:1] == b"\n" else "does not start with byte 0x0A"
-        if self.kind == SAFETENSORS:
-            return _safetensors(data, self.size)
+        if self._layout is not None:
+            return self._layout.finish(self.size).problem
         return None
 
 
@@ -210,15 +215,6 @@ def _json(data: bytes, *, whole: bool) -> Optional[str]:
         json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return "does not parse as UTF-8 JSON"
-    return None
-
-
-def _safetensors(data: bytes, size: int) -> Optional[str]:
-    if len(data) < 9:
-        return "is shorter than a safetensors header"
-    header_length = int.from_bytes(data[:8], "little")
-    if header_length + 8 > size or data[8:9] != b"{":
-        return "does not start with an 8-byte header length and {"
     return None
 
 
