@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, List, Mapping
+from pathlib import Path
+from typing import Callable, Dict, List
 
 import pytest
 
@@ -38,8 +38,6 @@ from hub_endpoint import (
     model_files,
     require_huggingface_hub,
 )
-
-from conftest import generated
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 
@@ -302,40 +300,3 @@ def test_repo_folder_without_refs_main(tmp_path: Path, real_cache: Builder) -> N
     (repo / "refs" / "main").unlink()
     with pytest.raises(UsageError, match="name one with --revision"):
         detect_layout(repo)
-
-
-# ------------------------------------------------------------------ not for new tests
-#
-# test_verify_verdicts.py still imports make_cache (outside this file's change); it goes when
-# that module builds its snapshot with the hub_cache fixture. New tests use hub_cache.
-
-_LEGACY_COMMIT = "0123456789abcdef0123456789abcdef01234567"
-_LEGACY_FILES = {
-    "config.json": b'{"model_type": "bloom"}\n',
-    "pytorch_model.bin": generated("weights", 50_000),
-    "tokenizer/tokenizer.json": b'{"version": "1.0"}\n',
-}
-
-
-def make_cache(
-    root: Path,
-    files: Mapping[str, bytes] = _LEGACY_FILES,
-    repo: str = "models--BelleGroup--BELLE-7B-1M",
-    commit: str = _LEGACY_COMMIT,
-) -> Path:
-    """Deprecated: a hand-made imitation of a cache repo; returns the snapshot folder."""
-    repo_folder = root / repo
-    blobs = repo_folder / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-    (repo_folder / "refs").mkdir(exist_ok=True)
-    (repo_folder / "refs" / "main").write_text(commit)
-    snapshot = repo_folder / "snapshots" / commit
-    for name, content in files.items():
-        lfs = name.endswith(".bin")
-        address = hashlib.sha256(content).hexdigest() if lfs else git_blob_id(content)
-        (blobs / address).write_bytes(content)
-        link = snapshot / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        depth = len(PurePosixPath(name).parts) + 1
-        link.symlink_to("../" * depth + f"blobs/{address}")
-    return snapshot

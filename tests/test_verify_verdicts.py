@@ -7,19 +7,19 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 import pytest
 
 import belle_patch
 from belle_patch.errors import UsageError
 from belle_patch.stream.events import ProgressEvents
+from hub_endpoint import CacheDownload, require_huggingface_hub
 from test_hub_git import git, git_env, make_clone
 from test_hub_localdir import make_local_dir
 
 from conftest import generated
 from helpers import default_files, make_release, run
-from test_hub_cache import make_cache
 
 needs_links = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -145,14 +145,22 @@ def test_a_recorded_file_that_is_gone_fails(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ 3. a download and a list
 
 
-def _local_dir(tmp_path: Path) -> Path:
+Download = Callable[[Path, pytest.FixtureRequest], Path]
+
+
+def _local_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     return make_local_dir(tmp_path / "local")
 
 
-def _snapshot(tmp_path: Path) -> Path:
+def _snapshot(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A snapshot huggingface_hub wrote (``hub_cache``, conftest_hub.py), the fixture asked for
+    only once huggingface_hub is known to be there: without it this variant skips (fails under
+    BELLE_PATCH_REQUIRE_HUB=1) while the rest of the module still runs."""
     if not hasattr(os, "symlink"):
         pytest.skip("needs symbolic links")
-    return make_cache(tmp_path / "hub")
+    require_huggingface_hub()
+    hub_cache: Callable[..., CacheDownload] = request.getfixturevalue("hub_cache")
+    return hub_cache(tmp_path / "hub").snapshot
 
 
 @pytest.mark.parametrize("make", [_local_dir, _snapshot], ids=["local-dir", "snapshot"])
@@ -162,9 +170,9 @@ def _snapshot(tmp_path: Path) -> Path:
     ids=["no-valid-line", "sha256-list"],
 )
 def test_a_download_with_a_list_that_checks_nothing_fails(
-    tmp_path: Path, make: object, text: str
+    tmp_path: Path, request: pytest.FixtureRequest, make: Download, text: str
 ) -> None:
-    folder = make(tmp_path)  # type: ignore[operator]
+    folder = make(tmp_path, request)
     sums = tmp_path / "sums.txt"
     sums.write_text(text)
     result = run("verify", folder, "--manifest", sums)
@@ -178,9 +186,9 @@ def test_a_download_with_a_list_that_checks_nothing_fails(
 
 @pytest.mark.parametrize("make", [_local_dir, _snapshot], ids=["local-dir", "snapshot"])
 def test_a_download_with_ignore_missing_and_only_absent_names_fails(
-    tmp_path: Path, make: object
+    tmp_path: Path, request: pytest.FixtureRequest, make: Download
 ) -> None:
-    folder = make(tmp_path)  # type: ignore[operator]
+    folder = make(tmp_path, request)
     sums = tmp_path / "sums.txt"
     sums.write_text(f"{md5(b'x')}  absent.bin\n")
     result = run("verify", folder, "--manifest", sums, "--ignore-missing")
