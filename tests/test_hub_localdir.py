@@ -1,15 +1,19 @@
-"""A ``hf download --local-dir`` folder: addresses from ``.cache/huggingface/download``."""
+"""A ``hf download --local-dir`` folder: addresses from ``.cache/huggingface/download``.
+
+The folders are downloaded by huggingface_hub itself from the local Hub of ``hub_endpoint.py``
+(the ``local_dir_download`` fixture, conftest_hub.py); hostile variations alter such a download
+after it was written.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Mapping
+from typing import Callable, Dict, Iterator
 
 import pytest
 
@@ -24,11 +28,10 @@ from belle_patch.hub.book import LOCAL_DIR, plan_checks
 from belle_patch.hub.detect import address_for_file, detect_layout
 from belle_patch.hub.gitblob import git_blob_id
 from belle_patch.vocabulary import AddressKind, Status
+from hub_endpoint import LocalDirDownload, require_huggingface_hub
 
 from conftest import generated
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-DOWNLOADED_AT = 1_700_000_000.0
 FILES = {
     "config.json": b'{"model_type": "bloom"}\n',
     "model.safetensors": generated("safetensors", 40_000),
@@ -36,22 +39,25 @@ FILES = {
 }
 
 
-def make_local_dir(folder: Path, files: Mapping[str, bytes] = FILES) -> Path:
-    metadata_root = folder / ".cache" / "huggingface" / "download"
-    for name, content in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        os.utime(path, (DOWNLOADED_AT - 5, DOWNLOADED_AT - 5))
-        if name.endswith(".safetensors"):
-            etag = hashlib.sha256(content).hexdigest()
-        else:
-            etag = '"' + git_blob_id(content) + '"'  # some etags keep their quotes
-        metadata = metadata_root / f"{name}.metadata"
-        metadata.parent.mkdir(parents=True, exist_ok=True)
-        metadata.write_text(f"{COMMIT}\n{etag}\n{DOWNLOADED_AT}\n")
-    (metadata_root / "model.safetensors.lock").write_text("")
-    return folder
+@pytest.fixture
+def download(tmp_path: Path, request: pytest.FixtureRequest) -> LocalDirDownload:
+    """FILES downloaded with ``--local-dir`` by huggingface_hub (``local_dir_download``,
+    conftest_hub.py): a clean skip without huggingface_hub, a failure under
+    BELLE_PATCH_REQUIRE_HUB=1."""
+    require_huggingface_hub()
+    builder: Callable[..., LocalDirDownload] = request.getfixturevalue("local_dir_download")
+    return builder(tmp_path / "model", files=FILES)
+
+
+def downloaded_at(download: LocalDirDownload, name: str) -> float:
+    """The download time huggingface_hub recorded for ``name`` (its metadata's third line)."""
+    return float(download.metadata(name).read_text().splitlines()[2])
+
+
+def touch_after_download(download: LocalDirDownload, name: str, seconds: float = 60) -> None:
+    """Give ``name`` an mtime ``seconds`` after its recorded download time."""
+    when = downloaded_at(download, name) + seconds
+    os.utime(download.folder / name, (when, when))
 
 
 def check(folder: Path) -> Dict[str, AddressCheck]:
@@ -74,23 +80,36 @@ def damage(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_intact_download_every_file_addressed_and_matching(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "model")
+def test_intact_download_every_file_addressed_and_matching(download: LocalDirDownload) -> None:
+    folder = download.folder
     book = detect_layout(folder)
     assert book is not None
-    assert book.revision == COMMIT
+    assert book.revision == download.commit
     assert book.addresses["model.safetensors"].kind == AddressKind.SHA256_LFS
     assert book.addresses["config.json"].kind == AddressKind.GIT_BLOB_ID
     assert book.addresses["config.json"].source.endswith("config.json.metadata")
     results = check(folder)
     assert {n: r.status for n, r in results.items()} == dict.fromkeys(FILES, Status.OK)
+    # An etag that kept its quotes (huggingface_hub strips them; a hand-edited file may not)
+    # is the same address.
+    metadata = download.metadata("config.json")
+    commit, etag, when = metadata.read_text().splitlines()
+    metadata.write_text(f'{commit}\n"{etag}"\n{when}\n')
+    quoted = detect_layout(folder)
+    assert quoted is not None
+    assert quoted.addresses["config.json"].kind == AddressKind.GIT_BLOB_ID
+    assert quoted.addresses["config.json"].hexdigest == etag
+    assert check(folder)["config.json"].status == Status.OK
 
 
-def test_changed_byte_fails_whatever_the_mtime_says(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "model")
-    damage(folder / "model.safetensors")
-    os.utime(folder / "model.safetensors", (DOWNLOADED_AT, DOWNLOADED_AT))  # looks untouched
-    damage(folder / "sub" / "tokenizer.json")  # mtime now: long after the download
+def test_changed_byte_fails_whatever_the_mtime_says(download: LocalDirDownload) -> None:
+    folder = download.folder
+    shard = folder / "model.safetensors"
+    before = shard.stat()
+    damage(shard)
+    os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))  # looks untouched
+    damage(folder / "sub" / "tokenizer.json")
+    touch_after_download(download, "sub/tokenizer.json")  # a minute after the download
     results = check(folder)
     assert results["model.safetensors"].status == Status.FAILED
     assert "modified" not in results["model.safetensors"].detail
@@ -99,9 +118,11 @@ def test_changed_byte_fails_whatever_the_mtime_says(tmp_path: Path) -> None:
     assert results["config.json"].status == Status.OK
 
 
-def test_a_file_touched_after_download_with_its_content_intact_is_ok(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "model")
-    (folder / "config.json").touch()
+def test_a_file_touched_after_download_with_its_content_intact_is_ok(
+    download: LocalDirDownload,
+) -> None:
+    folder = download.folder
+    touch_after_download(download, "config.json")
     book = detect_layout(folder)
     assert book is not None
     late = book.addresses["config.json"].modified_after_download
@@ -110,12 +131,13 @@ def test_a_file_touched_after_download_with_its_content_intact_is_ok(tmp_path: P
     assert check(folder)["config.json"].status == Status.OK
 
 
-def test_extra_files_are_not_verified_and_missing_ones_fail(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "model")
+def test_extra_files_are_not_verified_and_missing_ones_fail(download: LocalDirDownload) -> None:
+    folder = download.folder
     (folder / "notes.txt").write_text("mine\n")
     (folder / "sub" / "tokenizer.json").unlink()
-    bad_metadata = folder / ".cache" / "huggingface" / "download" / "odd.bin.metadata"
-    bad_metadata.write_text(f"{COMMIT}\nnot-an-address\n{DOWNLOADED_AT}\n")
+    bad_metadata = download.metadata("odd.bin")
+    when = downloaded_at(download, "config.json")
+    bad_metadata.write_text(f"{download.commit}\nnot-an-address\n{when}\n")
     (folder / "odd.bin").write_bytes(b"?")
     results = check(folder)
     assert results["notes.txt"].status == Status.NOT_VERIFIED
@@ -126,14 +148,16 @@ def test_extra_files_are_not_verified_and_missing_ones_fail(tmp_path: Path) -> N
     assert not [n for n in results if n.startswith(".cache")]
 
 
-def test_address_for_one_file_and_the_summary_line(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "model")
+def test_address_for_one_file_and_the_summary_line(download: LocalDirDownload) -> None:
+    folder = download.folder
     address = address_for_file(folder / "sub" / "tokenizer.json")
     assert address is not None and address.hexdigest == git_blob_id(FILES["sub/tokenizer.json"])
     assert address_for_file(folder / "not-downloaded.txt") is None
     book = detect_layout(folder)
     assert book is not None
-    assert book.summary == "--local-dir download at 0123456789ab: 3 files with a content address"
+    assert book.summary == (
+        f"--local-dir download at {download.commit[:12]}: 3 files with a content address"
+    )
 
 
 # ------------------------------------------------------------------ untrusted metadata
@@ -157,10 +181,6 @@ def no_hang() -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _metadata(folder: Path, name: str) -> Path:
-    return folder / METADATA_ROOT / f"{name}.metadata"
-
-
 def _plant_fifo(path: Path) -> None:
     path.unlink()
     os.mkfifo(path)
@@ -177,7 +197,9 @@ def _plant_oversized(path: Path) -> None:
 
 
 def _plant_bad_commit(path: Path) -> None:
-    path.write_text(path.read_text().replace(COMMIT, "main", 1))
+    commit, *rest = path.read_text().splitlines()
+    assert len(commit) == 40
+    path.write_text("\n".join(["main", *rest]) + "\n")
 
 
 PLANTED = {
@@ -191,11 +213,11 @@ PLANTED = {
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("kind", sorted(PLANTED))
 def test_planted_metadata_is_not_read_and_its_file_not_verified(
-    tmp_path: Path, kind: str, no_hang: None
+    download: LocalDirDownload, kind: str, no_hang: None
 ) -> None:
-    folder = make_local_dir(tmp_path / "model")
+    folder = download.folder
     plant, reason = PLANTED[kind]
-    plant(_metadata(folder, "config.json"))
+    plant(download.metadata("config.json"))
     book = detect_layout(folder)
     assert book is not None
     assert "config.json" not in book.addresses
@@ -209,10 +231,10 @@ def test_planted_metadata_is_not_read_and_its_file_not_verified(
 
 @pytest.mark.parametrize("timestamp", ["inf", "-inf", "nan", "1e999", "9" * 400, "-5", "1e300"])
 def test_an_impossible_download_time_gives_a_verdict_not_a_traceback(
-    tmp_path: Path, timestamp: str
+    download: LocalDirDownload, timestamp: str
 ) -> None:
-    folder = make_local_dir(tmp_path / "model")
-    metadata = _metadata(folder, "model.safetensors")
+    folder = download.folder
+    metadata = download.metadata("model.safetensors")
     lines = metadata.read_text().splitlines()
     metadata.write_text(f"{lines[0]}\n{lines[1]}\n{timestamp}\n")
     # Damaged and touched: an accepted inf would reach round() in the mismatch message.
@@ -237,9 +259,9 @@ def test_an_impossible_download_time_gives_a_verdict_not_a_traceback(
 
 
 def test_a_metadata_folder_linked_out_of_the_download_is_not_walked(
-    tmp_path: Path, no_hang: None
+    download: LocalDirDownload, no_hang: None
 ) -> None:
-    folder = make_local_dir(tmp_path / "model")
+    folder = download.folder
     metadata_root = folder / METADATA_ROOT
     shutil.rmtree(metadata_root)
     metadata_root.symlink_to("/usr")
@@ -253,9 +275,9 @@ def test_a_metadata_folder_linked_out_of_the_download_is_not_walked(
 
 
 def test_a_linked_subfolder_of_the_metadata_is_named_not_followed(
-    tmp_path: Path, no_hang: None
+    tmp_path: Path, download: LocalDirDownload, no_hang: None
 ) -> None:
-    folder = make_local_dir(tmp_path / "model")
+    folder = download.folder
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "sub").mkdir(parents=True)
     sub_metadata = folder / METADATA_ROOT / "sub"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import pytest
 
@@ -14,6 +14,7 @@ import belle_patch
 from belle_patch.check import detection
 from belle_patch.expect import releases as registry
 from belle_patch.expect.releases import Release, release_from_json
+from hub_endpoint import LocalDirDownload, require_huggingface_hub
 
 from conftest import generated
 from formats_data import (
@@ -374,11 +375,22 @@ def test_help_documents_base() -> None:
     assert "converted LLaMA folder" in result.stdout
 
 
-def test_hugging_face_download_of_a_release_without_download_checksums(tmp_path: Path) -> None:
-    from test_hub_localdir import make_local_dir
+def _local_dir_download(
+    request: pytest.FixtureRequest, folder: Path, files: Dict[str, bytes]
+) -> Path:
+    """``files`` downloaded with ``--local-dir`` by huggingface_hub (``local_dir_download``,
+    conftest_hub.py), asked for only once huggingface_hub is known to be there: without it the
+    test skips (fails under BELLE_PATCH_REQUIRE_HUB=1) while the rest of the module runs."""
+    require_huggingface_hub()
+    builder: Callable[..., LocalDirDownload] = request.getfixturevalue("local_dir_download")
+    return builder(folder, files=files).folder
 
+
+def test_hugging_face_download_of_a_release_without_download_checksums(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     enc = "pytorch_model-00001-of-00002.bin.enc"
-    folder = make_local_dir(tmp_path / "openbuddy-enc", {enc: generated("enc", 1000)})
+    folder = _local_dir_download(request, tmp_path / "openbuddy-enc", {enc: generated("enc", 1000)})
     result = run("verify", folder, "--release", "openbuddy-llama-7b-v4-fp16")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{enc}: OK\n"
@@ -431,10 +443,10 @@ def test_base_listed_by_sha256_shared_by_two_releases(
     assert {c.method for c in report.files} == {"sha256"}
 
 
-def test_base_folder_that_is_a_hugging_face_download(oasst: Dict[str, Any], tmp_path: Path) -> None:
-    from test_hub_localdir import make_local_dir
-
-    base = make_local_dir(tmp_path / "llama-hf-download", oasst["bases"])
+def test_base_folder_that_is_a_hugging_face_download(
+    oasst: Dict[str, Any], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    base = _local_dir_download(request, tmp_path / "llama-hf-download", oasst["bases"])
     result = run("verify", base, "--release", "oasst-test-xor", "--base")
     assert result.exit_code == 0, result.stderr
     assert _lines(result.stdout) == sorted(f"{n}: OK" for n in oasst["bases"])

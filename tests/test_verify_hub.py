@@ -1,9 +1,9 @@
 """verify of a Hugging Face download: every file against the content address it carries on disk.
 
-The caches are written by huggingface_hub itself against the local Hub of ``hub_endpoint.py``
-(the ``real_cache`` fixture); hostile variations alter such a cache after it was written. The
-``--local-dir`` folders and git clones here are not caches; their tests, and those that need
-no download at all, run without huggingface_hub.
+The caches and ``--local-dir`` folders are written by huggingface_hub itself against the local
+Hub of ``hub_endpoint.py`` (the ``real_cache`` and ``real_local_dir`` fixtures); hostile
+variations alter such a download after it was written. The git clones here are made by git;
+their tests, and those that need no download at all, run without huggingface_hub.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from hub_endpoint import (
     REPO_ID,
     SHARDS,
     CacheDownload,
+    LocalDirDownload,
     flip_byte,
+    generated,
     model_files,
     require_huggingface_hub,
     sha256,
 )
 from test_hub_git import git, git_env, make_clone, pointer
-from test_hub_localdir import make_local_dir
 
 from helpers import run
 
@@ -37,9 +38,15 @@ needs_links = pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbo
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 Builder = Callable[..., CacheDownload]
+LocalDirBuilder = Callable[..., LocalDirDownload]
 CACHE_FILES = model_files()
 CACHE_NAMES = sorted(CACHE_FILES)
 DEV_FILES = {"config.json": b"{}\n"}  # a second revision with other files than main's
+LOCAL_FILES = {
+    "config.json": b'{"model_type": "bloom"}\n',
+    "model.safetensors": generated("safetensors", 40_000),
+    "sub/tokenizer.json": b'{"version": "1.0"}\n',
+}
 
 
 def ok_lines(names: Sequence[str]) -> str:
@@ -78,6 +85,15 @@ def real_cache(request: pytest.FixtureRequest) -> Builder:
     also holds tests that need no huggingface_hub, so the check cannot be module-wide.)"""
     require_huggingface_hub()
     builder: Builder = request.getfixturevalue("hub_cache")
+    return builder
+
+
+@pytest.fixture
+def real_local_dir(request: pytest.FixtureRequest) -> LocalDirBuilder:
+    """``local_dir_download`` (conftest_hub.py), asked for only once huggingface_hub is known to
+    be there, as ``real_cache``."""
+    require_huggingface_hub()
+    builder: LocalDirBuilder = request.getfixturevalue("local_dir_download")
     return builder
 
 
@@ -315,7 +331,8 @@ def test_api_gives_the_same_verdicts(tmp_path: Path, real_cache: Builder) -> Non
 
 
 def _local_dir_download(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    return make_local_dir(tmp_path / "BELLE-7B-1M")
+    builder: LocalDirBuilder = request.getfixturevalue("real_local_dir")
+    return builder(tmp_path / "BELLE-7B-1M", files=LOCAL_FILES).folder
 
 
 def _cache_snapshot(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
@@ -343,14 +360,20 @@ def test_a_download_must_be_the_only_path(
 # ------------------------------------------------------------------ --local-dir
 
 
-def test_local_dir_intact_damaged_added_and_missing(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "BELLE-7B-1M")
+def test_local_dir_intact_damaged_added_and_missing(
+    tmp_path: Path, real_local_dir: LocalDirBuilder
+) -> None:
+    download = real_local_dir(tmp_path / "BELLE-7B-1M", files=LOCAL_FILES)
+    folder = download.folder
     names = ["config.json", "model.safetensors", "sub/tokenizer.json"]
     intact = run("verify", folder)
     assert (intact.exit_code, intact.stdout) == (0, ok_lines(names))
-    assert "--local-dir download at 0123456789ab: 3 files" in intact.stderr
+    assert f"--local-dir download at {download.commit[:12]}: 3 files" in intact.stderr
 
     flip_a_byte(folder / "model.safetensors")
+    # changed a minute after huggingface_hub recorded its download
+    downloaded = float(download.metadata("model.safetensors").read_text().splitlines()[2])
+    os.utime(folder / "model.safetensors", (downloaded + 60, downloaded + 60))
     (folder / "mine.txt").write_text("by hand\n")
     (folder / "sub" / "tokenizer.json").unlink()
     damaged = run("verify", folder)
@@ -428,8 +451,10 @@ def test_git_clone_hostile_fsmonitor_does_not_run(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_local_dir_state_folder_and_list_inside_are_not_reported(tmp_path: Path) -> None:
-    folder = make_local_dir(tmp_path / "BELLE-7B-1M")
+def test_local_dir_state_folder_and_list_inside_are_not_reported(
+    tmp_path: Path, real_local_dir: LocalDirBuilder
+) -> None:
+    folder = real_local_dir(tmp_path / "BELLE-7B-1M", files=LOCAL_FILES).folder
     (folder / ".belle-patch").mkdir()
     (folder / ".belle-patch" / "state.json").write_text("{}")
     sums = folder / "md5sums.txt"

@@ -14,9 +14,8 @@ import pytest
 import belle_patch
 from belle_patch.errors import UsageError
 from belle_patch.stream.events import ProgressEvents
-from hub_endpoint import CacheDownload, require_huggingface_hub
+from hub_endpoint import CacheDownload, LocalDirDownload, require_huggingface_hub
 from test_hub_git import git, git_env, make_clone
-from test_hub_localdir import make_local_dir
 
 from conftest import generated
 from helpers import default_files, make_release, run
@@ -149,7 +148,14 @@ Download = Callable[[Path, pytest.FixtureRequest], Path]
 
 
 def _local_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    return make_local_dir(tmp_path / "local")
+    """A ``--local-dir`` download huggingface_hub wrote (``local_dir_download``,
+    conftest_hub.py), asked for only once huggingface_hub is known to be there, as in
+    ``_snapshot``."""
+    require_huggingface_hub()
+    local_dir_download: Callable[..., LocalDirDownload] = request.getfixturevalue(
+        "local_dir_download"
+    )
+    return local_dir_download(tmp_path / "local").folder
 
 
 def _snapshot(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
