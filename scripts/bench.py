@@ -2,14 +2,18 @@
 
     python scripts/bench.py [--size MiB] [--runs N] [--json] [--dir DIR]
     python scripts/bench.py --hub-snapshot [--size MiB] [--runs N] [--json] [--dir DIR]
+    python scripts/bench.py --hub-cache [--size MiB] [--files N] [--runs N] [--json] [--dir DIR]
 
 Generates a key and a patch in a temporary folder, then times every command several times
 in rotation (so machine noise hits all of them alike) and reports the medians as seconds,
 MiB/s, the ratio to md5sum on the restored file, and the peak RSS of each process. Also
 times the publishers' method (a pure-Python byte-by-byte XOR with SHA-256 while writing)
 on a 64 MiB sample. ``--hub-snapshot`` instead times verify of a Hugging Face cache snapshot
-of two files of --size MiB against sha256sum of the same files, one after the other. A
-benchmark, not a test: nothing here asserts a timing.
+of two files of --size MiB against sha256sum of the same files, one after the other.
+``--hub-cache`` times verify of a whole cache (three repos, two revisions each sharing most
+blobs, one blob shared by all repos through the shared blob store; --size MiB of weights in
+all, or --files N small files in the snapshots) against one sha256sum of its distinct blobs.
+A benchmark, not a test: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 
@@ -146,6 +151,19 @@ def main() -> None:
         help="instead: verify a cache snapshot of two --size MiB files against sha256sum",
     )
     parser.add_argument(
+        "--hub-cache",
+        action="store_true",
+        help="instead: verify a whole cache (3 repos, 2 revisions each) against sha256sum of "
+        "its distinct blobs",
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=0,
+        help="with --hub-cache: N small files (0.5-2 KiB; N/2 distinct blobs, each in two "
+        "revisions) instead of --size MiB of weights",
+    )
+    parser.add_argument(
         "--families",
         action="store_true",
         help="instead: decrypt an OpenBuddy file and an Open-Assistant payload with MD5 lists",
@@ -159,6 +177,9 @@ def main() -> None:
         return
     if args.hub_snapshot:
         hub_snapshot_bench(args.size, args.runs, args.json, args.dir)
+        return
+    if args.hub_cache:
+        hub_cache_bench(args.size, args.files, args.runs, args.json, args.dir)
         return
 
     exe, *exe_args = belle_patch_command()
@@ -443,6 +464,184 @@ def hub_snapshot_bench(size_mib: int, runs: int, as_json: bool, work_dir: object
         print(
             f"| {row['command']} | {row['median_s']:.3f} | {row['mib_per_s']:.0f} | "
             f"{row['ratio_to_sha256sum']:.2f} |"
+        )
+
+
+@dataclass
+class _BenchRepo:
+    """A cache repo folder being written: its blobs and one snapshot folder per commit."""
+
+    folder: Path
+    commits: List[str]
+
+    def blob(self, name: str, data: bytes) -> Path:
+        blob = self.folder / "blobs" / name
+        if not blob.exists():
+            blob.write_bytes(data)
+        return blob
+
+    def link(self, commit: str, path: str, blob_name: str) -> None:
+        link = self.folder / "snapshots" / commit / path
+        link.parent.mkdir(parents=True, exist_ok=True)
+        depth = path.count("/")
+        link.symlink_to("../" * (depth + 2) + f"blobs/{blob_name}")
+
+
+def _bench_repo(cache: Path, index: int, revisions: int) -> _BenchRepo:
+    folder = cache / f"models--Bench--repo-{index}"
+    commits = [
+        hashlib.sha1(f"repo {index} commit {r}".encode()).hexdigest() for r in range(revisions)
+    ]
+    (folder / "blobs").mkdir(parents=True)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text(commits[-1])
+    for commit in commits:
+        (folder / "snapshots" / commit).mkdir(parents=True)
+    return _BenchRepo(folder, commits)
+
+
+def _git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _write_large_blob(repo: _BenchRepo, size: int, seed: int) -> Tuple[str, Path]:
+    """A random LFS blob named by its SHA-256, written once to the repo's blobs/."""
+    staging = repo.folder / "blobs" / "incoming"
+    write_random(staging, size, seed=seed)
+    digest = hashlib.sha256()
+    with staging.open("rb") as source:
+        for block in iter(lambda: source.read(CHUNK), b""):
+            digest.update(block)
+    blob = staging.with_name(digest.hexdigest())
+    staging.rename(blob)
+    return blob.name, blob
+
+
+def _share(cache: Path, repos: Sequence[_BenchRepo], blob_name: str, xet_hash: str) -> Path:
+    """Move a blob of the first repo into the shared store and link every repo's blob to it,
+    as huggingface_hub lays the store out (marker, ``XX/XXHASH``, relative links)."""
+    store = cache / "blobs"
+    (store / xet_hash[:2]).mkdir(parents=True, exist_ok=True)
+    (store / ".huggingface-shared-blobs").write_text("1\n")
+    entry = store / xet_hash[:2] / xet_hash
+    (repos[0].folder / "blobs" / blob_name).rename(entry)
+    for repo in repos:
+        blob = repo.folder / "blobs" / blob_name
+        if blob.exists() or blob.is_symlink():
+            blob.unlink()
+        blob.symlink_to(f"../../blobs/{xet_hash[:2]}/{xet_hash}")
+    return entry
+
+
+def build_bench_cache(cache: Path, size_mib: int, files: int) -> List[Path]:
+    """Three repos of two revisions each; returns the distinct blobs (the files sha256sum
+    reads). With ``files``, that many small git files spread over the repos' snapshots (both
+    revisions of a repo link the same blobs: ``files / 2`` distinct blobs); otherwise
+    two weights per repo of ``size_mib / 6`` MiB each (both revisions link the same blobs,
+    the second revision adds a config), the first shared by all repos through the store."""
+    repos = [_bench_repo(cache, index, 2) for index in range(3)]
+    distinct: List[Path] = []
+    if files:
+        generator = random.Random(5)
+        for number in range((files + 1) // 2):  # each blob is a file of both revisions
+            repo = repos[number % len(repos)]
+            data = generator.randbytes(generator.randint(512, 2048))
+            name = _git_blob_id(data)
+            distinct.append(repo.blob(name, data))
+            path = f"data/{number // 1000:03d}/file-{number:06d}.txt"
+            for commit in repo.commits:
+                repo.link(commit, path, name)
+        return distinct
+    each = max(1, size_mib * MiB // 6)
+    shared_name, _ = _write_large_blob(repos[0], each, seed=40)
+    for repo in repos:
+        for index, commit in enumerate(repo.commits):
+            config = f'{{"repo": "{repo.folder.name}", "revision": {index}}}\n'.encode()
+            repo.link(commit, "config.json", _git_blob_id(config))
+            distinct.append(repo.blob(_git_blob_id(config), config))
+    for number, repo in enumerate(repos):
+        name, blob = _write_large_blob(repo, each, seed=41 + number)
+        distinct.append(blob)
+        for commit in repo.commits:
+            repo.link(commit, "model-00001-of-00002.safetensors", shared_name)
+            repo.link(commit, "model-00002-of-00002.safetensors", name)
+    xet_hash = hashlib.sha256(b"xet" + shared_name.encode()).hexdigest()
+    distinct.append(_share(cache, repos, shared_name, xet_hash))
+    return distinct
+
+
+def hub_cache_bench(size_mib: int, files: int, runs: int, as_json: bool, work_dir: object) -> None:
+    """belle-patch verify of a whole cache against one sha256sum of its distinct blobs."""
+    belle_patch = belle_patch_command()
+    with tempfile.TemporaryDirectory(prefix="belle-patch-bench-", dir=work_dir) as tmp:  # type: ignore[call-overload]
+        cache = Path(tmp) / "hub"
+        distinct = build_bench_cache(cache, size_mib, files)
+        listed = Path(tmp) / "blobs.list"
+        listed.write_bytes(b"".join(os.fsencode(path) + b"\0" for path in distinct))
+        total = sum(path.stat().st_size for path in distinct)
+        verify = [*belle_patch, "verify", str(cache), "--status"]
+        baseline_name = f"sha256sum of the {len(distinct)} distinct blobs"
+        commands = {
+            # xargs: a hundred thousand names do not fit one command line.
+            baseline_name: ["xargs", "-0", "-a", str(listed), "sha256sum"],
+            "belle-patch verify CACHE --jobs 1": [*verify, "--jobs", "1"],
+            "belle-patch verify CACHE (default jobs)": verify,
+        }
+
+        def warm() -> None:
+            for path in distinct:
+                warm_file(path)
+
+        times: Dict[str, List[float]] = {name: [] for name in commands}
+        peaks: Dict[str, int] = {name: 0 for name in commands}
+        for name in rotation(commands, runs):
+            warm()
+            elapsed, peak = run_measured(commands[name])
+            times[name].append(elapsed)
+            peaks[name] = max(peaks[name], peak)
+    base = times[baseline_name]
+    rows = [
+        {
+            "command": name,
+            "median_s": round(statistics.median(t), 3),
+            "best_s": round(min(t), 3),
+            "mib_per_s": round(total / MiB / statistics.median(t), 1),
+            "ratio_to_sha256sum": round(statistics.median(t) / statistics.median(base), 2),
+            "best_ratio_to_sha256sum": round(min(t) / min(base), 2),
+            "paired_median_ratio": round(
+                statistics.median(x / b for x, b in zip(t, base, strict=True)), 2
+            ),
+            "peak_rss_mib": round(peaks[name] / 1024, 1),
+            "runs": [round(x, 3) for x in t],
+        }
+        for name, t in times.items()
+    ]
+    what = f"{files} small files" if files else f"{total / MiB:.0f} MiB of distinct blobs"
+    if as_json:
+        document = {
+            "repos": 3,
+            "revisions_per_repo": 2,
+            "files": files,
+            "distinct_blobs": len(distinct),
+            "distinct_bytes": total,
+            "runs": runs,
+            "cpus": os.cpu_count(),
+        }
+        print(json.dumps({**document, "rows": rows}, indent=2))
+        return
+    print(f"verify of a whole cache (3 repos x 2 revisions, {what}), {runs} runs, "
+          f"{os.cpu_count()} cores\n")  # fmt: skip
+    print(
+        "| command | median s | best s | MiB/s | x sha256sum (medians) | x sha256sum (bests) "
+        "| x sha256sum (paired median) | peak RSS MiB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['command']} | {row['median_s']:.3f} | {row['best_s']:.3f} | "
+            f"{row['mib_per_s']:.0f} | {row['ratio_to_sha256sum']:.2f} | "
+            f"{row['best_ratio_to_sha256sum']:.2f} | {row['paired_median_ratio']:.2f} | "
+            f"{row['peak_rss_mib']:.0f} |"
         )
 
 

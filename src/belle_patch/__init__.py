@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from belle_patch.expect.releases import Release, ReleaseFile
+    from belle_patch.hub.whole_cache import is_hub_cache
     from belle_patch.jobs.batch import FileFailure, Skipped
     from belle_patch.jobs.catalog import (
         SampleRelease,
@@ -49,10 +50,26 @@ if TYPE_CHECKING:
     from belle_patch.jobs.decrypt import decrypt
     from belle_patch.jobs.decrypt_report import DecryptReport
     from belle_patch.jobs.encrypt import EncryptReport, encrypt
+    from belle_patch.jobs.repair import find_download, repair_download
+    from belle_patch.jobs.repair_cache import repair_cache
+    from belle_patch.jobs.repair_types import (
+        DownloadTarget,
+        KeptAside,
+        NotMoved,
+        RepairReport,
+        RestoreCommand,
+    )
     from belle_patch.jobs.restore import restore_patch
     from belle_patch.jobs.restore_types import ALREADY_RESTORED, RESTORED, RestoreResult
     from belle_patch.jobs.seal import SealResult, seal_file
     from belle_patch.jobs.verify import verify
+    from belle_patch.jobs.verify_cache import verify_cache
+    from belle_patch.jobs.verify_cache_types import (
+        CachedFileCheck,
+        CacheReport,
+        RepoReport,
+        RevisionReport,
+    )
     from belle_patch.jobs.verify_types import VerifyReport
     from belle_patch.stream.events import Progress, ProgressEvents
     from belle_patch.stream.keystream import CHUNK_SIZE, KeySource
@@ -88,6 +105,20 @@ _EXPORTS: Dict[str, str] = {
     "encrypt": ".jobs.encrypt",
     "VerifyReport": ".jobs.verify_types",
     "verify": ".jobs.verify",
+    "CacheReport": ".jobs.verify_cache_types",
+    "CachedFileCheck": ".jobs.verify_cache_types",
+    "RepoReport": ".jobs.verify_cache_types",
+    "RevisionReport": ".jobs.verify_cache_types",
+    "verify_cache": ".jobs.verify_cache",
+    "is_hub_cache": ".hub.whole_cache",
+    "DownloadTarget": ".jobs.repair_types",
+    "KeptAside": ".jobs.repair_types",
+    "NotMoved": ".jobs.repair_types",
+    "RepairReport": ".jobs.repair_types",
+    "RestoreCommand": ".jobs.repair_types",
+    "find_download": ".jobs.repair",
+    "repair_cache": ".jobs.repair_cache",
+    "repair_download": ".jobs.repair",
     "FileCheck": ".check.verdict",
     # The statuses by their own names too: belle_patch.OK is Status.OK.
     "OK": ".vocabulary:Status",
@@ -153,23 +184,32 @@ __all__ = [
     "RESTORED",
     "UNREADABLE",
     "BellePatchError",
+    "CacheReport",
+    "CachedFileCheck",
     "CheckKind",
     "ChecksumMismatch",
     "DecryptReport",
     "DigestKind",
+    "DownloadTarget",
     "EncryptReport",
     "FileCheck",
     "FileFailure",
     "InputError",
+    "KeptAside",
     "KeyFileError",
     "KeySource",
     "ManifestError",
+    "NotMoved",
     "OutputError",
     "Progress",
     "ProgressEvents",
     "Release",
     "ReleaseFile",
+    "RepairReport",
+    "RepoReport",
+    "RestoreCommand",
     "RestoreResult",
+    "RevisionReport",
     "SampleRelease",
     "SealResult",
     "Side",
@@ -180,11 +220,16 @@ __all__ = [
     "__version__",
     "decrypt",
     "encrypt",
+    "find_download",
+    "is_hub_cache",
     "key_needed",
     "release",
     "releases",
+    "repair_cache",
+    "repair_download",
     "restore_patch",
     "sample_release",
     "seal_file",
     "verify",
+    "verify_cache",
 ]

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
 import belle_patch
-from belle_patch import FAILED, OK, FileCheck, ProgressEvents, VerifyReport
+from belle_patch import FAILED, ProgressEvents, VerifyReport
+from belle_patch.cli.cache_output import cache_json, echo_cache, echo_repair, repair_json
 from belle_patch.cli.common import JSON_OPTION, PATH, RELEASE_OPTION, jobs_option
-from belle_patch.expect.names import escape_name, printable, status_line
+from belle_patch.cli.progress import BarProgress
+from belle_patch.cli.render import Rows, echo_check, echo_json, plural
+from belle_patch.expect.names import printable, status_line
+
+# ``belle-patch verify hf:`` names the whole default cache, as ``hf:ORG/NAME`` names a repo.
+WHOLE_CACHE = "hf:"
 
 
 class _Notes(ProgressEvents):
@@ -26,10 +32,26 @@ class _Notes(ProgressEvents):
             click.echo(f"belle-patch: {printable(message)}", err=True)
 
 
+class _CacheBars(BarProgress):
+    """A whole cache: one bar of the bytes read over every blob (on a terminal), the job's
+    notes on stderr; the files' lines are printed from the report at the end."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__(lambda outcome: None, enabled=enabled, show_notes=False)
+        self._notes = enabled
+
+    def note(self, message: str) -> None:
+        if self._notes:
+            self.write(f"belle-patch: {printable(message)}", err=True)
+
+    def file_started(self, path: Path, size: int) -> None:
+        """No bar per blob: a cache can hold a hundred thousand small ones."""
+
+
 @click.command(short_help="Check files against MD5 lists or a Hugging Face download's hashes.")
 # Not PATH: "hf:ORG/NAME" must reach the job as written (a Path would change it on Windows).
 @click.argument(
-    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[PATH | hf:ORG/NAME]..."
+    "paths", nargs=-1, type=click.Path(path_type=str), metavar="[PATH | hf:ORG/NAME | hf:]..."
 )
 @click.option(
     "--manifest", "-m", type=PATH, help="MD5 list (md5sum format) or belle-patch JSON manifest."
@@ -57,6 +79,12 @@ class _Notes(ProgressEvents):
     is_flag=True,
     help="Fail when a file of the download's revision was not downloaded (per its listing).",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Move each downloaded file that fails its content address aside (kept, never "
+    "deleted) so that its download command fetches it again, and print that command.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Do not print OK or NOT DOWNLOADED lines.")
 @click.option("--status", is_flag=True, help="Print nothing; the exit code says it all.")
 @click.option("--strict", is_flag=True, help="Fail on improperly formatted list lines.")
@@ -72,6 +100,7 @@ def verify(
     allow_unverified: bool,
     base: bool,
     complete: bool,
+    repair: bool,
     quiet: bool,
     status: bool,
     strict: bool,
@@ -108,6 +137,19 @@ def verify(
     downloaded print "name: NOT DOWNLOADED" (with a count and size on stderr): they fail
     only with --complete. A shard named by a present *.index.json and not downloaded fails.
 
+    A whole Hugging Face cache (the folder holding models--*, datasets--*, spaces--*), or
+    hf: alone for the cache huggingface_hub uses, is checked every repo and every revision,
+    each distinct blob read once: each line names its repo and revision
+    (ORG/NAME@COMMIT/PATH: OK), stderr has a summary per repo and what interrupted downloads
+    left (blobs/*.incomplete, which fail only with --complete).
+
+    --repair moves each downloaded file that fails its content address out of the
+    download's reach, kept (never deleted) in REPO/.belle-patch-bad/ of a cache (and
+    blobs/.belle-patch-bad/ for the shared store), .cache/huggingface/belle-patch-bad/ of a
+    --local-dir download or .belle-patch/bad/ of a git clone (nothing in .git is changed),
+    then prints the command that fetches the failed and missing files again (hf download,
+    or git checkout). Nothing that verified is touched.
+
     OpenBuddy and Open-Assistant / PygmalionAI releases are told the same way. Their
     downloads (.enc files, or the XOR payload folder) are checked against the download
     checksums the release publishes (MD5 or SHA-256); a release that publishes none checks
@@ -122,13 +164,31 @@ def verify(
       belle-patch verify model/ --manifest md5sums.txt --status
       belle-patch verify BELLE-LLaMA-13B-2M-enc/ --json > report.json
       belle-patch verify hf:BelleGroup/BELLE-7B-1M
+      belle-patch verify hf: --repair
+      belle-patch verify ~/.cache/huggingface/hub --json > cache-report.json
       belle-patch verify BELLE-7B-1M/ --allow-unverified
       belle-patch verify llama-30b-hf/ --base --release oasst-sft-6-llama-30b-xor
     """
     if manifest is not None and release_name is not None:
         raise click.UsageError("--manifest and --release exclude each other")
+    targets = list(paths) or ["."]
+    cache = _whole_cache(targets)
+    if cache is not None:
+        _refuse_for_cache(manifest, release_name, revision, base)
+        _verify_cache(
+            cache or None,
+            jobs=jobs,
+            allow_unverified=allow_unverified,
+            complete=complete,
+            repair=repair,
+            quiet=quiet,
+            status=status,
+            as_json=as_json,
+        )
+        return
+    download = _repair_target(targets, revision) if repair else None
     report = belle_patch.verify(
-        list(paths) or ["."],
+        targets,
         manifest=manifest,
         release=release_name,
         revision=revision,
@@ -141,43 +201,106 @@ def verify(
         strict=strict,
         progress=_Notes(enabled=not status and not as_json),
     )
+    repaired = belle_patch.repair_download(download, report) if download else None
     if as_json:
-        _echo_json(_verify_json(report))
+        document = _verify_json(report)
+        if download is not None:
+            document["repair"] = repair_json(repaired) if repaired is not None else None
+        echo_json(document)
     elif not status:
         for check in report.files:
-            _echo_check(check, quiet)
+            echo_check(check, quiet)
         if not quiet:
             checked = {check.name for check in report.files} if report.not_downloaded else set()
             for listed in report.not_downloaded:
                 if listed.name not in checked:  # an absent shard has its FAILED line
                     click.echo(status_line(listed.name, "NOT DOWNLOADED"))
         _echo_warnings(report, allow_unverified)
+        if repaired is not None:
+            echo_repair(repaired)
     if not report.ok:
         sys.exit(1)
 
 
-def _shown(name: str) -> str:
-    return printable(escape_name(name)[0])
+def _whole_cache(targets: List[str]) -> Optional[str]:
+    """The cache folder to check whole ("" for the default cache, ``hf:``), or None when
+    the paths are not a cache. A cache is checked on its own."""
+    found = [target for target in targets if _is_whole_cache(target)]
+    if not found:
+        return None
+    if len(targets) > 1:
+        shown = "hf:" if found[0] == WHOLE_CACHE else found[0]
+        raise click.UsageError(
+            f"{shown} is a whole Hugging Face cache: check it on its own (give it as the only path)"
+        )
+    return "" if found[0] == WHOLE_CACHE else found[0]
 
 
-def _echo_check(check: FileCheck, quiet: bool) -> None:
-    if check.status == OK:
-        if not quiet:
-            click.echo(status_line(check.name, "OK"))
-    elif check.not_verified:
-        click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
-        click.echo(status_line(check.name, check.status))
-    elif check.unread:
-        click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
-        click.echo(status_line(check.name, "FAILED open or read"))
-    else:
-        if check.detail:
-            click.echo(f"belle-patch: {_shown(check.name)}: {check.detail}", err=True)
-        click.echo(status_line(check.name, "FAILED"))
+def _is_whole_cache(target: str) -> bool:
+    if target == WHOLE_CACHE:
+        return True
+    return os.path.isdir(target) and belle_patch.is_hub_cache(Path(target))
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def _refuse_for_cache(
+    manifest: Optional[Path], release_name: Optional[str], revision: Optional[str], base: bool
+) -> None:
+    """Options that choose what one download is checked against do not apply to a cache."""
+    given = [
+        name
+        for name, value in (
+            ("--manifest", manifest is not None),
+            ("--release", release_name is not None),
+            ("--revision", revision is not None),
+            ("--base", base),
+        )
+        if value
+    ]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} cannot be used with a whole cache, whose every revision is "
+            "checked against its own addresses; to use it, name one repo: hf:ORG/NAME"
+        )
+
+
+def _repair_target(targets: List[str], revision: Optional[str]) -> belle_patch.DownloadTarget:
+    """The download --repair works on: a Hugging Face download given as the only path."""
+    found = belle_patch.find_download(targets[0], revision) if len(targets) == 1 else None
+    if found is None:
+        raise click.UsageError(
+            "--repair works on one Hugging Face download (a cache repo or snapshot, "
+            "hf:ORG/NAME, a --local-dir download or a git clone) or a whole cache (hf:)"
+        )
+    return found
+
+
+def _verify_cache(
+    root: Optional[str],
+    *,
+    jobs: Optional[int],
+    allow_unverified: bool,
+    complete: bool,
+    repair: bool,
+    quiet: bool,
+    status: bool,
+    as_json: bool,
+) -> None:
+    bars = _CacheBars(enabled=not status and not as_json)
+    try:
+        report = belle_patch.verify_cache(
+            root, jobs=jobs, allow_unverified=allow_unverified, complete=complete, progress=bars
+        )
+    finally:
+        bars.close()
+    repaired = belle_patch.repair_cache(report) if repair else None
+    if as_json:
+        echo_json(cache_json(report, repaired))
+    elif not status:
+        echo_cache(report, quiet=quiet, allow_unverified=allow_unverified)
+        if repaired is not None:
+            echo_repair(repaired)
+    if not report.ok:
+        sys.exit(1)
 
 
 def _echo_warnings(report: VerifyReport, allow_unverified: bool) -> None:
@@ -189,65 +312,22 @@ def _echo_warnings(report: VerifyReport, allow_unverified: bool) -> None:
     count = report.problem_count
     if count:
         verb = "is" if count == 1 else "are"
-        click.echo(f"belle-patch: WARNING: {_plural(count, 'line')} {verb} improperly formatted",
+        click.echo(f"belle-patch: WARNING: {plural(count, 'line')} {verb} improperly formatted",
                    err=True)  # fmt: skip
     if unread:
         noun = "file" if report.download else "listed file"
-        click.echo(f"belle-patch: WARNING: {_plural(unread, noun)} could not be read",
+        click.echo(f"belle-patch: WARNING: {plural(unread, noun)} could not be read",
                    err=True)  # fmt: skip
     if mismatched:
         click.echo(
-            f"belle-patch: WARNING: {_plural(mismatched, 'computed checksum')} did NOT match",
+            f"belle-patch: WARNING: {plural(mismatched, 'computed checksum')} did NOT match",
             err=True,
         )
     if unverified:
         verb = "was" if unverified == 1 else "were"
-        what = f"{_plural(unverified, 'file')} {verb} NOT verified: no content address or MD5"
+        what = f"{plural(unverified, 'file')} {verb} NOT verified: no content address or MD5"
         accepted = " (accepted: --allow-unverified)" if allow_unverified else ""
         click.echo(f"belle-patch: WARNING: {what}{accepted}", err=True)
-
-
-def _file_json(c: FileCheck) -> Dict[str, Any]:
-    return {
-        "name": c.name,
-        "status": c.status,
-        "expected_md5": c.expected or None,
-        "actual_md5": c.actual,
-        "method": c.method or None,
-        "verified_by": list(c.verified_by),
-        "expected_address": c.address or None,
-        "actual_address": c.actual_address,
-        "path": str(c.path) if c.path else None,
-        "detail": c.detail or None,
-    }
-
-
-class _Rows(List[Dict[str, Any]]):
-    """The files' rows, made one at a time as the encoder asks for them: a million-line list
-    is written without holding a million row objects (and their text) at once."""
-
-    def __init__(self, files: Sequence[FileCheck]) -> None:
-        super().__init__()
-        self._files = files
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def __bool__(self) -> bool:
-        return bool(self._files)
-
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
-        return (_file_json(check) for check in self._files)
-
-
-def _echo_json(document: Dict[str, Any]) -> None:
-    """``json.dumps(document, indent=2)`` and a newline, written as it is encoded (the
-    encoder that indents is the one that walks lists with ``iter``)."""
-    out = sys.stdout
-    for chunk in json.JSONEncoder(indent=2).iterencode(document):
-        out.write(chunk)
-    out.write("\n")
-    out.flush()
 
 
 def _verify_json(report: VerifyReport) -> Dict[str, Any]:
@@ -256,7 +336,7 @@ def _verify_json(report: VerifyReport) -> Dict[str, Any]:
         "against": report.against,
         "release": report.release,
         "download": report.download,
-        "files": _Rows(report.files),
+        "files": Rows(report.files),
         "improper_lines": [{"line": n, "problem": p} for n, p in report.problems],
         "improper_line_count": report.problem_count,
         "unchecked": list(report.unchecked),
