@@ -26,7 +26,7 @@ def test_the_examples_run(
     release.enc_dir.rename(tmp_path / "enc")
     release.key.rename(tmp_path / "consolidated.00.pth")
     release.md5_list.rename(tmp_path / "md5sums.txt")
-    restore, check, publish, listing = _python_blocks()
+    restore, check, publish, listing, cache = _python_blocks()
 
     exec(compile(restore, "python-api.md restore example", "exec"), {})
     assert capsys.readouterr().out.splitlines() == ["3 restored, 0 failed, ok=True"]
@@ -55,3 +55,6 @@ def test_the_examples_run(
         exec(compile(check, "python-api.md verify example", "exec"), {})
     assert failed.value.code == 1
     assert "config.json: FAILED" in capsys.readouterr().err
+
+    exec(compile(cache, "python-api.md whole cache example", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["0 repos, 0 revisions, ok=False"]

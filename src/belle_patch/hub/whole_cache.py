@@ -23,7 +23,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from belle_patch.errors import UsageError
 from belle_patch.hub.book import REGULAR, EntryFailure, walk_download
@@ -128,9 +128,10 @@ def has_marked_store(root: Path) -> bool:
         return False
 
 
-def is_hub_cache(folder: Path) -> bool:
+def is_hub_cache(folder: Union[str, "os.PathLike[str]"]) -> bool:
     """``folder`` holds repo folders (``models--ORG--NAME`` ...) or a marked shared store:
     it is a huggingface_hub cache, not a download of its own."""
+    folder = Path(folder)
     if _is_download(folder):
         return False
     try:
