@@ -130,3 +130,24 @@ def test_an_addressed_file_is_judged_by_its_address_only(
     report = belle_patch.verify([download.repo_folder])
     assert statuses(report)[WEIGHTS] == belle_patch.OK
     assert "structure" not in details(report)[WEIGHTS]
+
+
+def test_random_bytes_fail_even_with_a_huge_header_length(
+    tmp_path: Path, local_dir_download: Callable[..., LocalDirDownload]
+) -> None:
+    download = local_dir_download(tmp_path / "BELLE")
+    added_by_hand(download, struct.pack("<Q", 2**40) + bytes(992))
+    report = belle_patch.verify([download.folder], allow_unverified=True)
+    assert statuses(report)["added.safetensors"] == belle_patch.FAILED
+
+
+def test_a_file_added_as_a_link_is_not_read_for_its_structure(
+    tmp_path: Path, local_dir_download: Callable[..., LocalDirDownload]
+) -> None:
+    download = local_dir_download(tmp_path / "BELLE")
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes(safetensors_bytes()[:-1])
+    (download.folder / "link.safetensors").symlink_to(outside)
+    report = belle_patch.verify([download.folder], allow_unverified=True)
+    assert "structure" not in details(report).get("link.safetensors", "")
+    assert statuses(report).get("link.safetensors") != belle_patch.OK

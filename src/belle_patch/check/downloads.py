@@ -9,6 +9,8 @@ judges before reading (a link out of the cache, a missing blob) are never opened
 from __future__ import annotations
 
 import os
+import stat
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +26,7 @@ from belle_patch.hub.address import AddressCheck
 from belle_patch.hub.book import AddressBook, PlannedFile, plan_checks
 from belle_patch.hub.checks import check_planned
 from belle_patch.output import state_rules
-from belle_patch.stream.hashing import NOT_REGULAR, open_regular
+from belle_patch.stream.hashing import NOT_REGULAR
 from belle_patch.vocabulary import DigestKind, Status
 
 
@@ -228,6 +230,7 @@ SAFETENSORS_SUFFIX = ".safetensors"
 # one is left unchecked rather than parsed (a hostile header can cost 25 times its size).
 DOWNLOAD_HEADER_LIMIT = 16 * 1024 * 1024
 STRUCTURE_FAILED = "not a whole safetensors file"
+_ONE_HEADER_AT_A_TIME = threading.Lock()
 STRUCTURE_VALID = (
     "structure only: its safetensors header is valid and its size is exactly what its "
     "tensors need, but there is no checksum to compare it with"
@@ -240,15 +243,28 @@ def by_layout(check: FileCheck) -> FileCheck:
     a valid one stays NOT VERIFIED, since a structure cannot vouch for the weights."""
     if check.path is None:
         return check
+    # Never through a link (a file added as a link may lead anywhere), never blocking.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        with open_regular(check.path) as source:
-            length = header_length(source.read(LENGTH_SIZE))
-            if length is not None and length > DOWNLOAD_HEADER_LIMIT:
-                return check
-            source.seek(0)
-            result = check_layout(source)
+        fd = os.open(check.path, flags | getattr(os, "O_BINARY", 0))
     except OSError:
         return check
+    with os.fdopen(fd, "rb", buffering=0) as source:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return check
+            length = header_length(source.read(LENGTH_SIZE))
+            # A longer header is left unparsed, unless the file cannot even hold it: that is
+            # judged without reading on.
+            if length is not None and DOWNLOAD_HEADER_LIMIT < length <= info.st_size - 8:
+                return check
+            source.seek(0)
+            # One header parsed at a time: a hostile one costs many times its size.
+            with _ONE_HEADER_AT_A_TIME:
+                result = check_layout(source, info.st_size)
+        except OSError:
+            return check
     if result.ok:
         return replace(check, detail=STRUCTURE_VALID, method=DigestKind.STRUCTURE)
     return replace(

@@ -60,9 +60,15 @@ def status_line(name: str, verdict: str) -> str:
     return f"{_marker(marked)}{printable(escaped)}: {verdict}"
 
 
+# Control characters a terminal would act on (ESC starts sequences that hide or rewrite what
+# is shown): every C0 but TAB, DEL and C1. A name's newline is escaped before it gets here.
+_CONTROLS = dict.fromkeys([*range(0, 9), *range(10, 32), *range(127, 160)], "\ufffd")
+
+
 def printable(text: str) -> str:
-    """``text`` with undecodable bytes (surrogate escapes) shown as U+FFFD."""
-    return text.encode(ENCODING, ERRORS).decode(ENCODING, "replace")
+    """``text`` as it may be shown: undecodable bytes (surrogate escapes) and control
+    characters a terminal would act on become U+FFFD."""
+    return text.encode(ENCODING, ERRORS).decode(ENCODING, "replace").translate(_CONTROLS)
 
 
 def encode_text(text: str) -> bytes:

@@ -145,8 +145,15 @@ def content_digests(
     chunk_size: int = CHUNK_SIZE,
 ) -> Dict[str, str]:
     """Hex digests of a file (SHA-256, git blob id, MD5, ...), all from one read."""
+    # Regular files only, opened without blocking: a download's file may have been swapped
+    # for a FIFO or a device since it was planned.
     return hash_file(
-        path, algorithms, on_progress=on_progress, chunk_size=chunk_size, new=new_digest_hasher
+        path,
+        algorithms,
+        on_progress=on_progress,
+        chunk_size=chunk_size,
+        new=new_digest_hasher,
+        regular_only=True,
     )
 
 

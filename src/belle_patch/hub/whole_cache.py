@@ -40,7 +40,7 @@ from belle_patch.hub.gitindex import is_git_clone
 from belle_patch.hub.localdir import is_local_dir
 from belle_patch.hub.untrusted import RefusedFile, read_small_file
 
-_REPO_FOLDER = re.compile(r"(models|datasets|spaces)--.+")
+_REPO_FOLDER = re.compile(r"(models|datasets|spaces)--.+", re.DOTALL)
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 # What huggingface_hub calls each kind of repo (``hf download --repo-type``).
 REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
