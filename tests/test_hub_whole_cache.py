@@ -459,3 +459,26 @@ def test_ctrl_c_while_reading_stops_the_check(tmp_path: Path, hub_cache: Builder
     for jobs in (1, 2):
         with pytest.raises(KeyboardInterrupt):
             belle_patch.verify_cache(tmp_path / "hub", jobs=jobs, progress=Interrupting())
+
+
+def test_names_not_downloaded_are_kept_up_to_a_limit_and_counts_stay_whole(
+    tmp_path: Path, hub_cache: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hostile listing can name millions of files in every revision: past the limit only
+    # counts and sizes are kept, and the report says so.
+    from belle_patch.jobs import verify_cache
+
+    monkeypatch.setattr(verify_cache, "NOT_DOWNLOADED_NAMES_KEPT", 1)
+    patterns = ["*.json", "*.safetensors", "*.md", ".gitattributes"]
+    left_out = ["onnx/model.onnx", "tokenizer/vocab.txt"]
+    hub_cache(tmp_path / "hub", allow_patterns=patterns)
+    report = belle_patch.verify_cache(tmp_path / "hub")
+    revision = report.repos[0].revisions[0]
+    assert len(revision.not_downloaded) == 1
+    assert revision.not_downloaded_count == 2
+    assert revision.not_downloaded_bytes == sum(len(FILES[name]) for name in left_out)
+    assert any("1 of the 2 files not downloaded are named" in note for note in revision.notes)
+    result = run("verify", tmp_path / "hub", "--json")
+    document = json.loads(result.stdout)
+    assert document["repos"][0]["revisions"][0]["not_downloaded_count"] == 2
+    assert document["repos"][0]["counts"]["not_downloaded"] == 2

@@ -37,8 +37,8 @@ class Counts:
 
     def add_revision(self, revision: RevisionReport) -> None:
         self.add(revision.files)
-        self.not_downloaded += len(revision.not_downloaded)
-        self.not_downloaded_bytes += sum(listed.size for listed in revision.not_downloaded)
+        self.not_downloaded += revision.not_downloaded_count
+        self.not_downloaded_bytes += revision.not_downloaded_bytes
 
     def merge(self, other: Counts) -> None:
         for name in self.__dataclass_fields__:
@@ -194,7 +194,8 @@ def _revision_json(revision: RevisionReport) -> Dict[str, Any]:
             }
             for listed in revision.not_downloaded
         ],
-        "not_downloaded_bytes": sum(listed.size for listed in revision.not_downloaded),
+        "not_downloaded_bytes": revision.not_downloaded_bytes,
+        "not_downloaded_count": revision.not_downloaded_count,
         "notes": list(revision.notes),
     }
 

@@ -26,6 +26,9 @@ class RevisionReport:
     not_downloaded: Tuple[ListedFile, ...] = ()
     notes: Tuple[str, ...] = ()
     allow_unverified: bool = False
+    # All files not downloaded; ``not_downloaded`` names them unless a run lists too many.
+    not_downloaded_count: int = 0
+    not_downloaded_bytes: int = 0
 
     @property
     def ok(self) -> bool:
