@@ -48,13 +48,38 @@ def _frozen(mapping: Optional[Mapping[str, object]]) -> Mapping[str, object]:
 
 
 @dataclass(frozen=True)
+class Walk:
+    """What the walk a book was made from found under ``root``: every file by relative POSIX
+    path (links included, not followed; bookkeeping folders left out), as :func:`files_under`
+    gives them, and the folders that could not be listed. :func:`plan_checks` uses it rather
+    than walking the same folder a second time."""
+
+    root: Path
+    files: Mapping[str, Path]
+    unreadable: Mapping[str, EntryFailure] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, root: Path, walked: Mapping[str, Path], failed: Mapping[str, EntryFailure]) -> Walk:
+        """From everything :func:`walk_download` gave (``walked``) and recorded in ``failed``
+        (the folders it could not list, and any file's failure): bookkeeping left out."""
+        files = {name: walked[name] for name in sorted(walked) if not is_bookkeeping(name)}
+        unreadable = {
+            name: failure
+            for name, failure in failed.items()
+            if name not in walked and not is_bookkeeping(name)
+        }
+        return cls(root, files, unreadable)
+
+
+@dataclass(frozen=True)
 class AddressBook:
     """Every file a download's layout knows about, by relative POSIX path.
 
     ``addresses``: files with a content address. ``unaddressed``: files the layout knows but
     cannot give an address for, with the reason (they are "not verified"). ``failed``: files
     that fail before any hashing (a link out of the cache, a missing blob). ``notes``: one-line
-    remarks for the user (git missing, a repository git refuses, ...).
+    remarks for the user (git missing, a repository git refuses, ...). ``walk``: what the walk
+    the book was made from found under ``root``, when it walked all of it (else None).
     """
 
     layout: str
@@ -66,6 +91,7 @@ class AddressBook:
     failed: Mapping[str, EntryFailure] = field(default_factory=dict)
     notes: Tuple[str, ...] = ()
     listing: Optional[Listing] = None
+    walk: Optional[Walk] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Read-only views, so a shared book cannot be changed by one of its users.
@@ -139,25 +165,27 @@ def walk_download(
     recorded in ``unreadable`` as FAILED rather than silently left out. The walk keeps its
     own stack: a folder thousands of levels deep costs memory, never Python's recursion.
     """
-    pending: List[Tuple[PurePosixPath, Path]] = [(PurePosixPath("."), root)]
+    # Relative names are built as strings: an entry's name never holds "/" nor is "." or "..".
+    pending: List[Tuple[str, Path]] = [(".", root)]
     while pending:
         relative, folder = pending.pop()
         try:
             entries = _entries(folder)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            unreadable[relative.as_posix()] = EntryFailure(
+            unreadable[relative] = EntryFailure(
                 Status.FAILED, f"this folder cannot be listed ({reason})"
             )
             continue
         subfolders = []
+        prefix = "" if relative == "." else relative + "/"
         for entry_name, mode in entries:
-            name = (relative / entry_name).as_posix()
+            name = prefix + entry_name
             if skip_bookkeeping and is_bookkeeping(name):  # .git is a file in worktrees too
                 continue
             path = folder / entry_name
             if stat.S_ISDIR(mode):
-                subfolders.append((PurePosixPath(name), path))
+                subfolders.append((name, path))
             elif stat.S_ISLNK(mode):
                 yield name, path, FOLDER_LINK if os.path.isdir(path) else LINK
             elif stat.S_ISREG(mode):
@@ -185,6 +213,37 @@ def _parents_are_folders(root: Path, name: str) -> bool:
     if parent == PurePosixPath("."):
         return True
     return os.path.realpath(root / parent) == os.path.join(os.path.realpath(root), *parent.parts)
+
+
+class _ParentFolders:
+    """:func:`_parents_are_folders` for the files of one plan: the realpath of ``root`` and
+    the answer for each parent folder looked at once per plan, not once per file (each
+    file's own link is still looked at by its own checks)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._root_real: Optional[str] = None
+        self._known: Dict[str, bool] = {}
+
+    def __call__(self, name: str) -> bool:
+        if "/" not in name:
+            return True  # its parent is root itself
+        head, _, tail = name.rpartition("/")
+        if name.startswith("/") or tail in ("", "."):
+            # Rare names whose parent is not simply what precedes the last "/".
+            return _parents_are_folders(self._root, name)
+        known = self._known.get(head)
+        if known is None:
+            parent = PurePosixPath(head)
+            if parent == PurePosixPath("."):
+                known = True
+            else:
+                if self._root_real is None:
+                    self._root_real = os.path.realpath(self._root)
+                real = os.path.realpath(self._root / parent)
+                known = real == os.path.join(self._root_real, *parent.parts)
+            self._known[head] = known
+        return known
 
 
 def _absent(path: Path) -> bool:
@@ -222,8 +281,14 @@ def plan_checks(
     address is not the one the listing gives its path fails unread.
     """
     root = folder if folder is not None else book.root
+    walk = book.walk if book.walk is not None and book.walk.root == root else None
     unreadable: Dict[str, EntryFailure] = {}
-    present = files_under(root, unreadable)
+    if walk is not None:  # the book's own walk of this folder: not walked a second time
+        present: Mapping[str, Path] = walk.files
+        unreadable.update(walk.unreadable)
+    else:
+        present = files_under(root, unreadable)
+    parents_are_folders = _ParentFolders(root)
     planned: Dict[str, PlannedFile] = {}
     for name, failure in {**book.failed, **unreadable}.items():
         planned[name] = PlannedFile(name, root / name, None, failure.status, failure.detail)
@@ -237,7 +302,7 @@ def plan_checks(
         conflict = _listing_conflict(name, address, listed, listing) if listed and listing else None
         if name in planned:
             continue
-        if not _parents_are_folders(root, name):
+        if not parents_are_folders(name):
             detail = "under a link to a folder: not read; download it again"
             planned[name] = PlannedFile(name, path, address, Status.FAILED, detail)
         elif not os.path.lexists(path):

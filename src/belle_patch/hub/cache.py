@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from belle_patch.errors import UsageError
+from belle_patch.hub import untrusted
 from belle_patch.hub.address import ContentAddress, address_from_hex
 from belle_patch.hub.book import (
     CACHE_SNAPSHOT,
@@ -35,6 +36,7 @@ from belle_patch.hub.book import (
     REGULAR,
     AddressBook,
     EntryFailure,
+    Walk,
     walk_download,
 )
 from belle_patch.hub.listing import repo_listing
@@ -53,6 +55,7 @@ SHARED_STORE = "blobs"
 STORE_MARKER = ".huggingface-shared-blobs"
 # The one layout of the store huggingface_hub writes today; another is not read.
 STORE_MARKER_TEXT = b"1\n"
+_Entry = Tuple[Optional[ContentAddress], Optional[EntryFailure]]
 
 
 def cache_root(environ: Optional[Mapping[str, str]] = None) -> Path:
@@ -241,24 +244,27 @@ def _incomplete_note(blobs: Path, address: str) -> str:
     return " (an interrupted download left it incomplete)" if partial else ""
 
 
-def _physical_parent(start: Path, target: str) -> str:
-    """The folder a link at ``start`` with text ``target`` leads into, as the system
-    resolves it (``..`` after a linked folder included), without following the last part."""
-    return os.path.realpath(os.path.join(start, os.path.dirname(target) or "."))
+class _SnapshotFacts(untrusted.LinkFolders):
+    """What the links of one snapshot lead into, looked at once: the realpath of its repo's
+    ``blobs/`` (None if a link or out of the repo) and of the cache's store, if marked."""
+
+    def __init__(self, repo: Path) -> None:
+        super().__init__()
+        self.repo = repo
+        self.blobs = repo / "blobs"
+        inside = not os.path.islink(self.blobs) and is_inside(self.blobs, repo)
+        self.blobs_real: Optional[str] = os.path.realpath(self.blobs) if inside else None
+        self._store: Optional[Tuple[str, bool]] = None
+
+    def store(self) -> Tuple[str, bool]:
+        if self._store is None:  # the cache the repo folder really is in (it may be a link)
+            store = Path(os.path.realpath(self.repo)).parent / SHARED_STORE
+            marked = untrusted.is_marked_folder(store, STORE_MARKER, STORE_MARKER_TEXT)
+            self._store = (os.path.realpath(store), marked)
+        return self._store
 
 
-def _is_marked_store(cache: Path) -> bool:
-    """The cache-wide shared blob store exists, and says so with its marker file."""
-    store = cache / SHARED_STORE
-    try:
-        if not stat.S_ISDIR(os.lstat(store).st_mode):
-            return False
-        return read_small_file(store / STORE_MARKER, 64) == STORE_MARKER_TEXT
-    except OSError:
-        return False
-
-
-def _store_entry(blob: Path, cache: Path) -> Tuple[Optional[Path], bool]:
+def _store_entry(blob: Path, facts: _SnapshotFacts) -> Tuple[Optional[Path], bool]:
     """The shared store entry a repo blob links to, if the link is one huggingface_hub makes
     (one hop to ``CACHE/blobs/XX/XXHASH`` in a marked store), and whether that entry exists.
     The entry is returned only when it is a regular file."""
@@ -267,12 +273,8 @@ def _store_entry(blob: Path, cache: Path) -> Tuple[Optional[Path], bool]:
     except OSError:
         return None, False
     name = os.path.basename(target)
-    store_real = os.path.realpath(cache / SHARED_STORE)
-    if (
-        not _XET_HASH.fullmatch(name)
-        or _physical_parent(blob.parent, target) != os.path.join(store_real, name[:2])
-        or not _is_marked_store(cache)
-    ):
+    store_real, marked = facts.store() if _XET_HASH.fullmatch(name) else ("", False)
+    if not marked or facts.parent_of(blob, target) != os.path.join(store_real, name[:2]):
         return None, True
     entry = Path(store_real) / name[:2] / name
     if not os.path.lexists(entry):
@@ -280,7 +282,7 @@ def _store_entry(blob: Path, cache: Path) -> Tuple[Optional[Path], bool]:
     return (entry if regular_file_size(entry) is not None else None), True
 
 
-def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optional[EntryFailure]]:
+def _link_entry(link: Path, facts: _SnapshotFacts) -> _Entry:
     """The address a snapshot link names: the name of the repo blob it links to, in one hop.
 
     The blob is a regular file in the repo's ``blobs/``, or a link (one more hop) to a regular
@@ -291,12 +293,12 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
         target = os.readlink(link)
     except OSError as exc:
         return None, EntryFailure(Status.FAILED, f"the link cannot be read ({exc.strerror})")
-    blobs = repo / "blobs"
-    if os.path.islink(blobs) or not is_inside(blobs, repo):
+    blobs = facts.blobs
+    if facts.blobs_real is None:
         return None, EntryFailure(
             Status.FAILED, "the repo's blobs/ is a link, not a folder of the repo: not read"
         )
-    if _physical_parent(link.parent, target) != os.path.realpath(blobs):
+    if facts.parent_of(link, target) != facts.blobs_real:
         return None, EntryFailure(
             Status.FAILED,
             f"link leads outside this repo's blobs/ (to {target}), not read",
@@ -308,9 +310,8 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
         return None, EntryFailure(
             Status.FAILED, f"link into blobs/ names no content address ({target})"
         )
-    blob = blobs / name
     try:
-        mode = os.lstat(blob).st_mode
+        mode = os.lstat(os.path.join(os.fspath(blobs), name)).st_mode
     except OSError:
         note = _incomplete_note(blobs, name)
         return None, EntryFailure(
@@ -319,8 +320,7 @@ def _link_entry(link: Path, repo: Path) -> Tuple[Optional[ContentAddress], Optio
     if stat.S_ISREG(mode):
         return address, None
     if stat.S_ISLNK(mode):
-        # The store is the one of the cache the repo folder really is in (it may be a link).
-        entry, exists = _store_entry(blob, Path(os.path.realpath(repo)).parent)
+        entry, exists = _store_entry(blobs / name, facts)
         if entry is not None:
             return replace(address, source=f"blobs/{name}, in the shared blob store"), None
         if not exists:
@@ -345,7 +345,7 @@ def snapshot_link_address(path: Path) -> Optional[ContentAddress]:
         if is_snapshot_folder(folder):
             if not os.path.islink(path):
                 return None
-            address, _failure = _link_entry(path, folder.parent.parent)
+            address, _failure = _link_entry(path, _SnapshotFacts(folder.parent.parent))
             return address
     return None
 
@@ -362,9 +362,12 @@ def snapshot_book(snapshot: Path) -> AddressBook:
     addresses: Dict[str, ContentAddress] = {}
     unaddressed: Dict[str, str] = {}
     failed: Dict[str, EntryFailure] = {}
+    facts = _SnapshotFacts(repo)
+    walked: Dict[str, Path] = {}
     for name, path, kind in walk_download(snapshot, failed):
+        walked[name] = path
         if kind == LINK:
-            address, failure = _link_entry(path, repo)
+            address, failure = _link_entry(path, facts)
             if address is not None:
                 addresses[name] = address
             if failure is not None:
@@ -387,6 +390,7 @@ def snapshot_book(snapshot: Path) -> AddressBook:
         failed=failed,
         notes=notes,
         listing=listing,
+        walk=Walk.of(snapshot, walked, failed),
     )
 
 

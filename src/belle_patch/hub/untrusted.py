@@ -12,7 +12,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import Optional, Union
+from typing import Dict, Optional, Union
 
 # What a ``--local-dir`` metadata file or a ``refs/`` file holds: a few short lines.
 SMALL_FILE_LIMIT = 4096
@@ -32,6 +32,55 @@ def is_inside(path: Union[str, Path], root: Union[str, Path]) -> bool:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def realpath_from(real_start: str, relative: str) -> str:
+    """``realpath(join(START, relative))`` given ``real_start``, the realpath of START: the
+    same answer without looking at every part of START again (each part of ``relative`` is
+    looked at, and a link met there is resolved by ``realpath`` itself)."""
+    if os.name != "posix" or os.path.isabs(relative):
+        return os.path.realpath(os.path.join(real_start, relative))
+    path = real_start
+    parts = relative.split("/")
+    for index, part in enumerate(parts):
+        if part in ("", "."):
+            continue
+        if part == "..":  # path holds no link (it is real_start's): ".." is its parent
+            path = path.rpartition("/")[0] or "/"
+            continue
+        step = os.path.join(path, part)
+        if os.path.islink(step):
+            return os.path.realpath(os.path.join(step, *parts[index + 1 :]))
+        path = step
+    return path
+
+
+class LinkFolders:
+    """Where the links of one walk of a download lead: the realpath of each folder links are
+    read from is looked at once, each link's own text per link, part by part."""
+
+    def __init__(self) -> None:
+        self._known: Dict[str, str] = {}
+
+    def parent_of(self, link: Union[str, Path], target: str) -> str:
+        """The folder a link with text ``target`` leads into as the system resolves it (``..``
+        after a linked folder included), the last part not followed."""
+        folder = os.path.dirname(os.fspath(link))
+        real = self._known.get(folder)
+        if real is None:
+            real = self._known[folder] = os.path.realpath(folder)
+        return realpath_from(real, os.path.dirname(target) or ".")
+
+
+def is_marked_folder(folder: Union[str, Path], marker: str, text: bytes) -> bool:
+    """``folder`` is a folder itself (not a link) holding a small regular file ``marker`` that
+    says exactly ``text``."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return False
+        return read_small_file(os.path.join(folder, marker), 64) == text
+    except OSError:
+        return False
 
 
 def regular_file_size(path: Union[str, Path]) -> Optional[int]:

@@ -128,7 +128,7 @@ def has_marked_store(root: Path) -> bool:
         return False
 
 
-def is_hub_cache(folder: Union[str, "os.PathLike[str]"]) -> bool:
+def is_hub_cache(folder: Union[str, os.PathLike[str]]) -> bool:
     """``folder`` holds repo folders (``models--ORG--NAME`` ...) or a marked shared store:
     it is a huggingface_hub cache, not a download of its own."""
     folder = Path(folder)
