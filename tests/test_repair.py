@@ -404,7 +404,8 @@ def test_a_clone_file_is_kept_aside_git_is_untouched_and_checkout_restores_it(
     (kept,) = kept_files(folder / ".belle-patch" / "bad")
     assert kept.relative_to(kept.parents[1]).as_posix() == "docs/README.md"
     (command,) = printed_commands(result.stderr, "git")
-    assert command == ["git", "-C", str(folder), "checkout", "--", "docs/README.md"]
+    assert command == ["git", "-C", str(folder), "--literal-pathspecs", "checkout", "--",
+                       "docs/README.md"]  # fmt: skip
     subprocess.run(command, check=True, capture_output=True)
     assert (folder / "docs/README.md").read_bytes() == files["docs/README.md"]
     assert _git(folder, "status", "--porcelain") == ""  # the kept file is ignored
@@ -441,3 +442,137 @@ def test_repair_json_of_one_download(tmp_path: Path, hub_cache: Builder) -> None
     assert command["files"] == ["tokenizer.json"]
     assert command["argv"][:2] == ["hf", "download"] and download.commit in command["argv"]
     assert etag_of("tokenizer.json", FILES["tokenizer.json"]) == blob.name
+
+
+# ------------------------------------------------------------------ one download's repair
+
+
+def test_one_download_never_moves_a_store_entry_another_repo_verified_against(
+    tmp_path: Path, hub_cache: Builder, hub_environment: HubEndpoint
+) -> None:
+    root = tmp_path / "hub"
+    first, second = two_repos(hub_cache, root, shared=True)
+    used_by_first = first.by_branch["dev"].store_entry(SHARDS[0])  # dev's own first shard
+    planted = second.blob(SHARDS[0])
+    planted.unlink()  # second's file now reads an entry the first repo verifies against
+    planted.symlink_to(f"../../blobs/{used_by_first.name[:2]}/{used_by_first.name}")
+    before = state_of(root)
+    result = run("verify", f"hf:{OTHER}", "--repair")
+    assert result.exit_code == 1
+    assert state_of(root) == before  # nothing moved, nothing made
+    assert f"belle-patch verify --repair {root}" in result.stderr
+    assert printed_commands(result.stderr, "hf") == []  # it would only serve the same file
+    assert run("verify", f"hf:{REPO_ID}", "--revision", "dev").exit_code == 0
+    # The whole cache's repair, which saw the first repo read it, moves only the planted link.
+    whole = run("verify", root, "--repair", "--json")
+    repair = json.loads(whole.stdout)["repair"]
+    assert [Path(item["moved"]) for item in repair["kept_aside"]] == [planted]
+    assert used_by_first.exists()
+    fetch_again(hub_environment, OTHER, SHARDS[0], second.commit, cache_dir=root)
+    after = run("verify", root)
+    assert after.exit_code == 0, after.output
+
+
+def test_one_download_moves_its_own_regular_blob_but_not_a_damaged_store_entry(
+    tmp_path: Path, hub_cache: Builder
+) -> None:
+    root = tmp_path / "hub"
+    first, _ = two_repos(hub_cache, root, shared=True)
+    entry = first.store_entry(SHARDS[1])
+    flip_byte(entry)
+    flip_byte(first.blob("config.json"))  # a regular blob of the repo's own
+    target = belle_patch.find_download(f"hf:{REPO_ID}")
+    assert target is not None
+    repaired = belle_patch.repair_download(target, belle_patch.verify(f"hf:{REPO_ID}"))
+    assert [item.moved for item in repaired.kept_aside] == [first.blob("config.json")]
+    assert entry.exists() and first.blob(SHARDS[1]).is_symlink()
+    (left,) = repaired.not_moved
+    assert left.name == SHARDS[1]
+    assert "which other repos may read: only a repair of the whole cache" in left.reason
+    assert f"belle-patch verify --repair {root}" in left.reason
+    (command,) = repaired.commands
+    assert command.files == ("config.json",)
+
+
+def test_a_repo_folder_that_links_out_of_the_cache_is_not_repaired_through(
+    tmp_path: Path, hub_cache: Builder
+) -> None:
+    root = tmp_path / "hub"
+    download = hub_cache(root)
+    flip_byte(download.blob("config.json"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    moved_out = outside / download.repo_folder.name
+    shutil.move(str(download.repo_folder), str(moved_out))
+    download.repo_folder.symlink_to(moved_out)
+    before = state_of(outside)
+    result = run("verify", f"hf:{REPO_ID}", "--repair")
+    assert result.exit_code == 1
+    assert state_of(outside) == before  # no .belle-patch-bad/ outside the cache
+    assert str(outside) not in "\n".join(map(" ".join, printed_commands(result.stderr, "hf")))
+    assert "is a link" in result.stderr and "not repaired through it" in result.stderr
+
+
+def test_a_link_replaced_by_a_file_after_the_check_is_not_moved(
+    tmp_path: Path, hub_cache: Builder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from belle_patch.jobs import repair_cache
+
+    root = tmp_path / "hub"
+    first, _ = two_repos(hub_cache, root, shared=True)
+    flip_byte(first.store_entry(SHARDS[1]))
+    report = belle_patch.verify_cache(root)
+
+    def replaced(*args: object, **kwargs: object) -> str:
+        raise OSError(22, "Invalid argument")  # the link became a regular file meanwhile
+
+    monkeypatch.setattr(repair_cache.os, "readlink", replaced)
+    repaired = belle_patch.repair_cache(report)
+    assert repaired.kept_aside == ()
+    assert all("cannot be read" in item.reason for item in repaired.not_moved)
+    assert first.blob(SHARDS[1]).is_symlink() and first.store_entry(SHARDS[1]).exists()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_clone_command_takes_file_names_literally(tmp_path: Path) -> None:
+    folder = tmp_path / "BELLE-7B-1M"
+    files = {"[ab].txt": b"brackets\n", "a.txt": b"a\n", "*": b"star\n", "b.txt": b"b\n"}
+    _make_clone(folder, files)
+    flip_byte(folder / "[ab].txt")
+    flip_byte(folder / "*")
+    result = run("verify", folder, "--repair")
+    assert result.exit_code == 1
+    (command,) = printed_commands(result.stderr, "git")
+    assert command[:5] == ["git", "-C", str(folder), "--literal-pathspecs", "checkout"]
+    assert sorted(command[6:]) == ["*", "[ab].txt"]
+    # Edits made since the check, to files the names would match as patterns, are kept.
+    (folder / "a.txt").write_bytes(b"edited since\n")
+    (folder / "b.txt").write_bytes(b"edited since\n")
+    subprocess.run(command, check=True, capture_output=True)
+    assert (folder / "[ab].txt").read_bytes() == files["[ab].txt"]
+    assert (folder / "*").read_bytes() == files["*"]
+    assert (folder / "a.txt").read_bytes() == b"edited since\n"
+    assert (folder / "b.txt").read_bytes() == b"edited since\n"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="renameat2 is Linux's")
+def test_a_name_taken_between_the_check_and_the_rename_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from belle_patch.output import aside
+
+    if aside._RENAMEAT2 is None:
+        pytest.skip("no renameat2 here")
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / "x").write_text("bad blob\n")
+    run_folder = tmp_path / "kept" / "RUN"
+    run_folder.mkdir(parents=True)
+    (run_folder / "x").write_text("made after the check\n")
+    monkeypatch.setattr(aside, "_exists", lambda *args: False)  # the check saw it free
+    with aside.Folders() as folders:
+        top = folders.top(tmp_path)
+        place = aside.Place(top, tmp_path, ("kept",), run_name="RUN")
+        with pytest.raises(aside.NotMovedError, match="already there: never overwritten"):
+            aside.move_entry(folders, folders.child(top, "blobs"), "x", place, "x")
+    assert (run_folder / "x").read_text() == "made after the check\n"
+    assert (tmp_path / "blobs" / "x").read_text() == "bad blob\n"

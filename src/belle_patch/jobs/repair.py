@@ -13,7 +13,8 @@ no download tool reads, serves or scans it:
 - git clone: ``DIR/.belle-patch/bad/RUN/PATH`` with a ``.gitignore``; nothing in ``.git``
   is changed.
 
-Moves never follow a link and never replace anything (:mod:`belle_patch.output.aside`).
+Moves never follow a link and never replace anything (:mod:`belle_patch.output.aside`). A cache
+snapshot whose repo folder is a link is not repaired at all: nothing is written through it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def repair_download(target: DownloadTarget, report: VerifyReport) -> RepairRepor
     missing files again. Never prints; a file that cannot be moved is in ``not_moved``."""
     failing = [check for check in report.files if fails_its_address(check)]
     collected = Collected()
+    linked = _linked_repo_folder(target) if target.layout == CACHE_SNAPSHOT else None
+    if linked is not None:
+        # Its blobs (and what the printed command would write) are outside the cache.
+        collected.not_moved.extend(NotMoved(check.name, linked) for check in failing)
+        return collected.report()
     if target.layout == CACHE_SNAPSHOT:
         _repair_snapshot(target, report, failing, collected)
     else:
@@ -95,8 +101,21 @@ def repair_download(target: DownloadTarget, report: VerifyReport) -> RepairRepor
 
 
 def _repo_folder(target: DownloadTarget) -> Path:
-    """The repo folder of a cache snapshot, where it really is (its cache is its parent)."""
-    return Path(os.path.realpath(target.root.parent.parent))
+    """The repo folder of a cache snapshot, as named in its cache (its cache is its parent)."""
+    return target.root.parent.parent
+
+
+def _linked_repo_folder(target: DownloadTarget) -> Optional[str]:
+    """Why a snapshot is not repaired, when its repo folder (or ``snapshots/`` on the way to
+    it) is a link: what it leads to is not the cache's; None when neither is."""
+    for folder in (target.root.parent, _repo_folder(target)):
+        try:
+            is_link = stat.S_ISLNK(os.lstat(folder).st_mode)
+        except OSError as exc:
+            return f"{folder} cannot be looked at ({exc.strerror or exc}): not repaired"
+        if is_link:
+            return f"{folder} is a link, not a folder of the cache: not repaired through it"
+    return None
 
 
 def _repair_snapshot(
@@ -113,7 +132,7 @@ def _repair_snapshot(
         except NotMovedError as exc:
             collected.not_moved.extend(NotMoved(c.name, str(exc)) for c in failing)
             return
-        mover = CacheMover(folders, cache, repo_folder.parent, verified)
+        mover = CacheMover(folders, cache, repo_folder.parent, verified, whole_cache=False)
         for check in failing:
             try:
                 mover.move(repo_folder.name, check, check.name)
@@ -165,7 +184,8 @@ def _command(target: DownloadTarget, files: Sequence[str]) -> RestoreCommand:
         return hf_download_command(repo_folder.name, commit, files, repo_folder.parent)
     if target.layout == GIT_CLONE:
         note = "git-lfs must be installed for files kept with LFS"
-        argv = ("git", "-C", str(target.root), "checkout", "--", *files)
+        # A file named like a pattern (``*``, ``[ab].txt``) or with pathspec magic is that file.
+        argv = ("git", "-C", str(target.root), "--literal-pathspecs", "checkout", "--", *files)
         return RestoreCommand(argv, tuple(files), note)
     revision = ("--revision", target.revision) if target.revision else ()
     argv = ("hf", "download", "--local-dir", str(target.root), *revision)

@@ -6,13 +6,18 @@ again once its blob is gone, so the repo's ``blobs/ETAG`` is moved to
 goes too (to ``CACHE/blobs/.belle-patch-bad/RUN/``): huggingface_hub would otherwise link the
 file to the same damaged entry again, checking only its size. Neither place is one
 ``scan_cache_dir`` reads: it reads a repo folder's ``snapshots/`` and ``refs/`` only, and skips
-the marked store. A store entry that a verified file reads is left in place.
+the marked store. A store entry that a verified file reads is left in place, and only the
+repair of a whole cache (which has read every repo) moves one at all: the repair of one
+download leaves a blob that links into the store where it is, and says so: the store entry
+huggingface_hub would link the file to again is not known from the cache, so the link alone
+may not be moved either.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +87,7 @@ def _move_all(
             for repo, revision, check in failing:
                 collected.not_moved.append(NotMoved(cache_name(repo, revision, check), str(exc)))
             return
-        mover = CacheMover(folders, cache, root, verified)
+        mover = CacheMover(folders, cache, root, verified, whole_cache=True)
         for repo, revision, check in failing:
             name = cache_name(repo, revision, check)
             try:
@@ -101,6 +106,9 @@ class CacheMover:
     cache: int
     cache_path: Path
     verified: Set[Identity]
+    # Only a repair that checked every repo of the cache (so ``verified`` holds every file
+    # read) moves a store entry; one download's repair leaves a linked blob where it is.
+    whole_cache: bool
     kept: List[KeptAside] = field(default_factory=list)
     moved: Set[Tuple[str, str]] = field(default_factory=set)
     places: Dict[str, Place] = field(default_factory=dict)
@@ -122,7 +130,7 @@ class CacheMover:
             if mode == 0:
                 raise NotMovedError(f"blobs/{etag} is no longer there")
             if stat.S_ISLNK(mode):
-                self._move_store_entry(os.readlink(etag, dir_fd=blobs), check, name)
+                self._move_store_entry(_read_link(etag, blobs), check, name)
             elif not stat.S_ISREG(mode):
                 raise NotMovedError(f"blobs/{etag} is neither a file nor a link")
             place = self._place(repo, (repo, KEPT_ASIDE_FOLDER))
@@ -132,9 +140,18 @@ class CacheMover:
 
     def _move_store_entry(self, link_target: str, check: FileCheck, name: str) -> None:
         """The shared store entry the repo blob links to, unless a file that verified reads
-        it too, or the link is not one huggingface_hub makes."""
+        it too, or the link is not one huggingface_hub makes. Raises NotMovedError for one
+        download's repair, which has not seen the other repos that may read the entry."""
         entry = _store_entry_name(link_target)
-        if entry is None or ("", entry) in self.moved or identity(check.path) in self.verified:
+        if entry is None or ("", entry) in self.moved:
+            return
+        if not self.whole_cache:
+            raise NotMovedError(
+                f"its blob links to the shared blob store entry blobs/{entry[:2]}/{entry}, which"
+                " other repos may read: only a repair of the whole cache moves it; run"
+                f" `belle-patch verify --repair {shlex.quote(str(self.cache_path))}`"
+            )
+        if identity(check.path) in self.verified:
             return
         store = self.folders.child(self.cache, SHARED_STORE)
         if not _store_marked(store):
@@ -147,6 +164,14 @@ class CacheMover:
         moved = self.cache_path / SHARED_STORE / entry[:2] / entry
         self.kept.append(KeptAside(name, moved, kept_at))
         self.moved.add(("", entry))
+
+
+def _read_link(name: str, folder: int) -> str:
+    """What the link ``name`` in ``folder`` names; it may have been replaced since."""
+    try:
+        return os.readlink(name, dir_fd=folder)
+    except OSError as exc:
+        raise NotMovedError(f"blobs/{name} cannot be read ({exc.strerror or exc})") from None
 
 
 def _store_marked(store: int) -> bool:

@@ -4,19 +4,23 @@ Every path inside a download is taken as written by an attacker. Each folder on 
 opened from its parent's descriptor with ``O_NOFOLLOW`` (a linked one stops the move), an
 entry is renamed by its name within folders opened so (a link is moved as a link, never
 followed), and it goes into a ``RUN`` folder made new for the run (``YYYYMMDDTHHMMSSZ-RANDOM``),
-where nothing can already stand: nothing is overwritten, nothing deleted.
+where nothing can already stand: nothing is overwritten, nothing deleted. On Linux the rename
+itself refuses to replace anything (``renameat2`` with ``RENAME_NOREPLACE``); elsewhere, and on
+file systems without that flag, the name is checked free just before the rename.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import secrets
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, cast
 
 _FOLDER_FLAGS = (
     os.O_RDONLY
@@ -159,16 +163,50 @@ def _exists(name: str, folder: int) -> bool:
     return True
 
 
+def _renameat2() -> Optional[Callable[..., int]]:
+    """Linux's ``renameat2`` (glibc 2.28 and newer), which the standard library lacks."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        found = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    found.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    found.restype = ctypes.c_int
+    return cast("Callable[..., int]", found)
+
+
+_RENAMEAT2 = _renameat2()
+_RENAME_NOREPLACE = 1
+
+
+def _rename_no_replace(name: str, source: int, new_name: str, target: int) -> None:
+    """Rename, failing with FileExistsError if ``new_name`` is there, even when it appears
+    between the check and the rename where the system can say so (``RENAME_NOREPLACE``)."""
+    if _RENAMEAT2 is not None:
+        done = _RENAMEAT2(
+            source, os.fsencode(name), target, os.fsencode(new_name), _RENAME_NOREPLACE
+        )
+        if done == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.EPERM):  # flag not supported here
+            raise OSError(code, os.strerror(code))
+    if _exists(new_name, target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+    os.rename(name, new_name, src_dir_fd=source, dst_dir_fd=target)
+
+
 def move_entry(folders: Folders, source: int, name: str, place: Place, kept_name: str) -> Path:
     """Move the entry ``name`` of folder ``source`` (itself, never what a link names) to
     ``kept_name`` in the place's run folder; never over anything."""
     run_fd, run_path = place.open(folders)
     parts = kept_name.split("/")
     target = folders.walk(run_fd, parts[:-1], make=True)
-    if _exists(parts[-1], target):
-        raise NotMovedError(f"{run_path / kept_name} is already there: never overwritten")
     try:
-        os.rename(name, parts[-1], src_dir_fd=source, dst_dir_fd=target)
+        _rename_no_replace(name, source, parts[-1], target)
+    except FileExistsError:
+        raise NotMovedError(f"{run_path / kept_name} is already there: never overwritten") from None
     except OSError as exc:
         raise NotMovedError(f"it cannot be moved ({exc.strerror or exc})") from None
     return run_path / kept_name
