@@ -161,7 +161,7 @@ def test_an_unreadable_folder_is_in_the_plan_from_the_books_walk(
     (snapshot / ".git" / "c.txt").symlink_to(
         os.path.relpath(download.blob("b.txt"), snapshot / ".git")
     )
-    entries = book_module._entries
+    entries = book_module.folder_entries
     unlisted = {snapshot / "sub", snapshot / ".git"}
 
     def refusing(folder: Path) -> List[Tuple[str, int]]:
@@ -169,7 +169,7 @@ def test_an_unreadable_folder_is_in_the_plan_from_the_books_walk(
             raise PermissionError(13, "Permission denied")
         return entries(folder)
 
-    monkeypatch.setattr(book_module, "_entries", refusing)
+    monkeypatch.setattr(book_module, "folder_entries", refusing)
     book = snapshot_book(snapshot)
     planned = plan_checks(book)
     assert verdicts(planned) == verdicts(rewalked(book))

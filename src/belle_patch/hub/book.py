@@ -141,7 +141,7 @@ def is_bookkeeping(name: str) -> bool:
     return any(name == folder or name.startswith(folder + "/") for folder in BOOKKEEPING)
 
 
-def _entries(folder: Path) -> List[Tuple[str, int]]:
+def folder_entries(folder: Path) -> List[Tuple[str, int]]:
     """``(name, lstat mode)`` of a folder's entries, sorted by name; 0 for an entry that
     cannot be looked at (it is then neither a file nor a folder to enter)."""
     found = []
@@ -170,7 +170,7 @@ def walk_download(
     while pending:
         relative, folder = pending.pop()
         try:
-            entries = _entries(folder)
+            entries = folder_entries(folder)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             unreadable[relative] = EntryFailure(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 from belle_patch.errors import UsageError
-from belle_patch.hub.book import REGULAR, EntryFailure, walk_download
+from belle_patch.hub.book import REGULAR, EntryFailure, folder_entries, walk_download
 from belle_patch.hub.cache import (
     REF_FILE_LIMIT,
     SHARED_STORE,
@@ -104,19 +104,6 @@ def _mode(path: Path) -> int:
         return 0
 
 
-def _entries(folder: Path) -> List[Tuple[str, int]]:
-    """``(name, lstat mode)`` of a folder's entries, sorted; OSError when it cannot be listed."""
-    found = []
-    with os.scandir(folder) as listing:
-        for entry in listing:
-            try:
-                mode = entry.stat(follow_symlinks=False).st_mode
-            except OSError:
-                mode = 0
-            found.append((entry.name, mode))
-    return sorted(found)
-
-
 def has_marked_store(root: Path) -> bool:
     """The cache-wide shared blob store is there, a real folder with its marker."""
     store = root / SHARED_STORE
@@ -135,7 +122,7 @@ def is_hub_cache(folder: Union[str, os.PathLike[str]]) -> bool:
     if _is_download(folder):
         return False
     try:
-        entries = _entries(folder)
+        entries = folder_entries(folder)
     except OSError:
         return False
     for name, mode in entries:
@@ -171,7 +158,7 @@ def find_repos(root: Path) -> CacheLayout:
     repos: List[CachedRepo] = []
     problems: List[Tuple[str, str]] = []
     try:
-        entries = _entries(root)
+        entries = folder_entries(root)
     except OSError as exc:
         raise UsageError(
             f"the cache folder cannot be listed ({exc.strerror or exc})",
@@ -227,11 +214,7 @@ def _snapshot_commits(folder: Path, problems: List[str], notes: List[str]) -> Li
     if not stat.S_ISDIR(mode):
         problems.append("snapshots/ is a link or not a folder: not read")
         return []
-    try:
-        entries = _entries(snapshots)
-    except OSError as exc:
-        problems.append(f"snapshots/ cannot be listed ({exc.strerror or exc})")
-        return []
+    entries = _listed(snapshots, problems)
     commits = []
     for name, entry_mode in entries:
         if name in SYSTEM_FILES:
@@ -282,17 +265,22 @@ def _refs(folder: Path, problems: List[str]) -> Dict[str, str]:
     return found
 
 
+def _listed(folder: Path, problems: List[str]) -> List[Tuple[str, int]]:
+    """A repo's subfolder's entries; none, and a problem, when it cannot be listed."""
+    try:
+        return folder_entries(folder)
+    except OSError as exc:
+        problems.append(f"{folder.name}/ cannot be listed ({exc.strerror or exc})")
+        return []
+
+
 def _incomplete_blobs(folder: Path, problems: List[str]) -> List[IncompleteBlob]:
     """What interrupted downloads left in ``blobs/`` (``ETAG.incomplete`` or
     ``ETAG.RANDOM.incomplete``). A linked ``blobs/`` is not listed (its snapshot links fail)."""
     blobs = folder / "blobs"
     if not stat.S_ISDIR(_mode(blobs)):
         return []
-    try:
-        entries = _entries(blobs)
-    except OSError as exc:
-        problems.append(f"blobs/ cannot be listed ({exc.strerror or exc})")
-        return []
+    entries = _listed(blobs, problems)
     found = []
     for name, mode in entries:
         if not name.endswith(INCOMPLETE_SUFFIX):
