@@ -96,6 +96,15 @@ def etag_of(path: str, data: bytes) -> str:
     return sha256(data) if is_lfs(path) else git_blob_id(data)
 
 
+def safetensors_of(data: bytes) -> bytes:
+    """A valid safetensors file holding ``data`` as one U8 tensor: shards must pass the
+    structure check when they have no address."""
+    header = json.dumps(
+        {"weight": {"dtype": "U8", "shape": [len(data)], "data_offsets": [0, len(data)]}}
+    ).encode()
+    return len(header).to_bytes(8, "little") + header + data
+
+
 def model_files(
     variant: str = "", shard_sizes: Tuple[int, int] = (48_000, 32_000)
 ) -> Dict[str, bytes]:
@@ -104,8 +113,8 @@ def model_files(
     ``variant`` changes the content of every file but the second shard (so that two revisions
     share that shard's blob).
     """
-    shard_1 = generated(f"shard 1{variant}", shard_sizes[0])
-    shard_2 = generated("shard 2", shard_sizes[1])
+    shard_1 = safetensors_of(generated(f"shard 1{variant}", shard_sizes[0]))
+    shard_2 = safetensors_of(generated("shard 2", shard_sizes[1]))
     index = {
         "metadata": {"total_size": len(shard_1) + len(shard_2)},
         "weight_map": {

@@ -28,13 +28,13 @@ from belle_patch.hub.book import LOCAL_DIR, plan_checks
 from belle_patch.hub.detect import address_for_file, detect_layout
 from belle_patch.hub.gitblob import git_blob_id
 from belle_patch.vocabulary import AddressKind, Status
-from hub_endpoint import LocalDirDownload, require_huggingface_hub
+from hub_endpoint import LocalDirDownload, require_huggingface_hub, safetensors_of
 
 from conftest import generated
 
 FILES = {
     "config.json": b'{"model_type": "bloom"}\n',
-    "model.safetensors": generated("safetensors", 40_000),
+    "model.safetensors": safetensors_of(generated("safetensors", 40_000)),
     "sub/tokenizer.json": b'{"version": "1.0"}\n',
 }
 

@@ -266,7 +266,9 @@ def by_layout(check: FileCheck) -> FileCheck:
         except OSError:
             return check
     if result.ok:
-        return replace(check, detail=STRUCTURE_VALID, method=DigestKind.STRUCTURE)
+        # Why it has no address stays first: that is what the user can act on.
+        detail = f"{check.detail}; {STRUCTURE_VALID}" if check.detail else STRUCTURE_VALID
+        return replace(check, detail=detail, method=DigestKind.STRUCTURE)
     return replace(
         check,
         status=Status.FAILED,
