@@ -118,6 +118,18 @@ def _linked_repo_folder(target: DownloadTarget) -> Optional[str]:
     return None
 
 
+def _opened(
+    folders: Folders, folder: Path, failing: Sequence[FileCheck], collected: Collected
+) -> Optional[int]:
+    """``folder`` opened to move files out of; None, every failing file not moved, when it
+    cannot be."""
+    try:
+        return folders.top(folder)
+    except NotMovedError as exc:
+        collected.not_moved.extend(NotMoved(c.name, str(exc)) for c in failing)
+        return None
+
+
 def _repair_snapshot(
     target: DownloadTarget,
     report: VerifyReport,
@@ -127,10 +139,8 @@ def _repair_snapshot(
     repo_folder = _repo_folder(target)
     verified = verified_blobs(report.files) if failing else set()
     with Folders() as folders:
-        try:
-            cache = folders.top(repo_folder.parent)
-        except NotMovedError as exc:
-            collected.not_moved.extend(NotMoved(c.name, str(exc)) for c in failing)
+        cache = _opened(folders, repo_folder.parent, failing, collected)
+        if cache is None:
             return
         mover = CacheMover(folders, cache, repo_folder.parent, verified, whole_cache=False)
         for check in failing:
@@ -149,10 +159,8 @@ def _repair_folder(
         return
     names = LOCAL_DIR_KEPT if target.layout == LOCAL_DIR else CLONE_KEPT
     with Folders() as folders:
-        try:
-            root = folders.top(target.root)
-        except NotMovedError as exc:
-            collected.not_moved.extend(NotMoved(c.name, str(exc)) for c in failing)
+        root = _opened(folders, target.root, failing, collected)
+        if root is None:
             return
         place = Place(root, target.root, names, gitignore=target.layout == GIT_CLONE)
         for check in failing:
